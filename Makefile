@@ -1,0 +1,70 @@
+# cv2020-repro: one Makefile for setup, tests, benchmarks and every paper's pipeline.
+# `make` alone prints the targets. Paper targets take DATA= (real dataset root; toy data when
+# empty), CONFIG= (a YAML in <paper>/configs), NPROC= (torchrun when > 1) and ARGS= (passed on).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(abspath $(VENV))/bin/python
+STAMP := $(VENV)/.installed
+DATA ?=
+CONFIG ?=
+NPROC ?= 1
+ARGS ?=
+PYTEST_ARGS ?=
+
+# Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
+PAPERS :=
+
+ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
+LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
+else
+LAUNCH := $(PY)
+endif
+PAPER_FLAGS = $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup test bench clean
+
+help: ## print this help
+	@echo "usage: make <target> [DATA=path] [CONFIG=file.yaml] [NPROC=n] [ARGS='...']"
+	@grep -hE '^[a-zA-Z0-9_.%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | \
+		awk -F'\t' '{printf "  %-24s %s\n", $$1, $$2}'
+	@for p in $(PAPERS); do \
+		printf "  %-24s %s\n" "$$p-data" "write $$p's toy dataset in the real on-disk format"; \
+		printf "  %-24s %s\n" "$$p-train" "train $$p (toy data unless DATA=)"; \
+		printf "  %-24s %s\n" "$$p-eval" "evaluate $$p's latest run in the official protocol"; \
+		printf "  %-24s %s\n" "$$p-table" "print $$p's paper table beside our results"; \
+	done
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the repository editable with its test extras
+
+test: $(STAMP) ## run every package's tests (CPU)
+	OMP_NUM_THREADS=1 SHARED_NO_PROGRESS=1 $(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+bench: $(STAMP) ## run every benchmark (prints ratios against in-run baselines)
+	@set -e; for f in $$(ls shared/bench/bench_*.py */bench/bench_*.py 2>/dev/null | sort -u); do \
+		echo "== $$f"; $(PY) $$f --quick; done
+
+clean: ## remove runs, toy data and caches (keeps .venv)
+	rm -rf runs data .pytest_cache
+	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
+
+define PAPER_RULES
+.PHONY: $(1)-data $(1)-train $(1)-eval $(1)-table
+$(1)-data: $(STAMP)
+	cd $(1) && $(PY) toy.py $(ARGS)
+$(1)-train: $(STAMP)
+	cd $(1) && $(LAUNCH) train.py $(PAPER_FLAGS)
+$(1)-eval: $(STAMP)
+	cd $(1) && $(PY) eval.py $(PAPER_FLAGS)
+$(1)-table: $(STAMP)
+	cd $(1) && $(PY) table.py $(ARGS)
+endef
+$(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))

@@ -1,0 +1,105 @@
+"""Two gloo processes on CPU: DDP on two halves of a batch == one process on the whole batch."""
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+import torch.multiprocessing as mp
+
+from shared import dist
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
+
+
+def _batch():
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(8, 5, generator=g), torch.randn(8, 3, generator=g)
+
+
+def _step(model, x, y):
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def _worker(rank, world, port, out_path):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    assert dist.init_distributed("cpu")
+    assert dist.world_size() == world and dist.rank() == rank
+    model = dist.wrap_model(_model(), torch.device("cpu"))
+    x, y = _batch()
+    half = x.shape[0] // world
+    loss = _step(model, x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half])
+    mean_loss = dist.reduce_mean(loss)
+    reduced = dist.reduce_dict({"a": float(rank), "b": 2.0})
+    gathered = dist.all_gather_object({"rank": rank})
+    stamp = dist.broadcast_object(f"from-{rank}")
+    if dist.is_main():
+        torch.save({"params": [p.detach() for p in dist.unwrap(model).parameters()],
+                    "mean_loss": mean_loss, "reduced": reduced, "gathered": gathered,
+                    "stamp": stamp}, out_path)
+    dist.cleanup()
+
+
+def test_ddp_step_equals_single_process(tmp_path):
+    out = tmp_path / "ddp.pt"
+    mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    res = torch.load(out, weights_only=True)
+    model = _model()
+    x, y = _batch()
+    full_loss = _step(model, x, y)
+    for p_ddp, p_single in zip(res["params"], model.parameters()):
+        torch.testing.assert_close(p_ddp, p_single.detach(), atol=1e-6, rtol=0)
+    # mean of the two half-batch losses is the full-batch loss (equal halves)
+    torch.testing.assert_close(res["mean_loss"], full_loss.detach(), atol=1e-6, rtol=0)
+    assert res["reduced"] == {"a": 0.5, "b": 2.0}
+    assert res["gathered"] == [{"rank": 0}, {"rank": 1}]
+    assert res["stamp"] == "from-0"
+
+
+def test_single_process_fallbacks():
+    assert not dist.is_dist() and dist.world_size() == 1 and dist.is_main()
+    assert dist.all_gather_object(3) == [3]
+    assert dist.reduce_dict({"x": 1}) == {"x": 1.0}
+    m = torch.nn.Linear(2, 2)
+    assert dist.wrap_model(m, torch.device("cpu")) is m and dist.unwrap(m) is m
+    data = list(range(10))
+    assert list(dist.build_sampler(data, shuffle=False)) == data
+    assert dist.seed_everything(5) == 5
+
+
+def test_torchrun_two_ranks_only_rank0_writes_log(tmp_path):
+    """The same tiny entry script under torchrun: one JSON-lines log, written by rank 0."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--master_port", str(_free_port()), str(ROOT / "shared/tests/tiny_train.py"),
+           "--device", "cpu", "--epochs", "2", "--output-dir", str(tmp_path / "runs")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", SHARED_NO_PROGRESS="1")
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = list((tmp_path / "runs" / "tiny" / "default").iterdir())
+    assert len(runs) == 1, runs  # both ranks agreed on one run folder
+    lines = (runs[0] / "metrics.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["epoch"] for r in records] == [0, 1]
+    assert all(r["rank"] == 0 for r in records)
+    info = json.loads((runs[0] / "run_info.json").read_text())
+    assert info["world_size"] == 2 and info["config"]["epochs"] == 2
+    assert (runs[0] / "checkpoint_last.pt").is_file()
