@@ -37,7 +37,7 @@ help: ## print this help
 		printf "  %-24s %s\n" "$$p-table" "print $$p's paper table beside our results"; \
 	done
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(wildcard */__init__.py)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip setuptools wheel
 	$(VENV)/bin/python -m pip install --quiet -e '.[test]'

@@ -86,7 +86,10 @@ def main() -> None:
     ap.add_argument("--cats", type=int, default=80)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fixture", action="store_true", help="use the medium reference fixture instead")
+    ap.add_argument("--quick", action="store_true", help="a smaller generated case (500 images)")
     args = ap.parse_args()
+    if args.quick:
+        args.images = min(args.images, 500)
     if args.fixture:
         gt, dts = load_json(FIXTURE / "gt.json.gz"), load_json(FIXTURE / "dt.json.gz")
         name = "fixture coco/medium"
