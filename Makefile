@@ -14,14 +14,15 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS :=
+PAPERS := bsnpp
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
 else
 LAUNCH := $(PY)
 endif
-PAPER_FLAGS = $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG)) $(ARGS)
+# Without DATA and CONFIG a paper runs its toy config on the embedded toy data.
+PAPER_FLAGS = $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy.yaml)) $(ARGS)
 
 .DEFAULT_GOAL := help
 .PHONY: help setup test bench clean

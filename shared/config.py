@@ -28,11 +28,18 @@ class ConfigError(ValueError):
     """A configuration file or value that cannot be used, naming the file and the key."""
 
 
+def default_output_dir() -> str:
+    """`<repo>/runs` for the editable checkout (so `cd <paper> && python train.py` and
+    `python -m <paper>.train` from the root write to the same place); `./runs` otherwise."""
+    root = Path(__file__).resolve().parents[1]
+    return str(root / "runs") if (root / "pyproject.toml").is_file() else "runs"
+
+
 def add_runtime_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The flags every entry script shares."""
     g = parser.add_argument_group("runtime")
     g.add_argument("--config", default=None, help="YAML file whose keys set this parser's defaults")
-    g.add_argument("--output-dir", default="runs", help="root of run folders")
+    g.add_argument("--output-dir", default=default_output_dir(), help="root of run folders (default: <repo>/runs)")
     g.add_argument("--resume", default="", help="'' (fresh run), 'auto' (newest run of this config) or a checkpoint path")
     g.add_argument("--seed", type=int, default=0, help="random seed (each rank uses seed + rank)")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")

@@ -116,17 +116,23 @@ def broadcast_object(obj, src: int = 0):
 
 
 def wrap_model(model: torch.nn.Module, device: torch.device, sync_bn: bool = False,
-               find_unused_parameters: bool = False) -> torch.nn.Module:
-    """Move to `device` and wrap in DDP when distributed (SyncBN conversion on request)."""
+               find_unused_parameters: bool = False, broadcast_buffers: bool = True) -> torch.nn.Module:
+    """Move to `device` and wrap in DDP when distributed (SyncBN conversion on request, on CUDA
+    only: PyTorch's SyncBatchNorm does not run on CPU, where each rank keeps its own BN statistics).
+
+    `broadcast_buffers=False` stops DDP from re-sending every buffer from rank 0 at each forward:
+    worth it when a model holds large constant buffers (and keeps BN statistics in step by SyncBN).
+    """
     model = model.to(device)
     if not is_dist():
         return model
-    if sync_bn:
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     device = torch.device(device)
+    if sync_bn and device.type == "cuda":  # SyncBatchNorm has no CPU (gloo) implementation
+        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index if device.index is not None else local_rank()] if device.type == "cuda" else None
+    extra = {} if broadcast_buffers else {"broadcast_buffers": False}  # the default: no warning
     return torch.nn.parallel.DistributedDataParallel(
-        model, device_ids=ids, find_unused_parameters=find_unused_parameters)
+        model, device_ids=ids, find_unused_parameters=find_unused_parameters, **extra)
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
