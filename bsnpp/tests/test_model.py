@@ -1,0 +1,87 @@
+import pytest
+import torch
+
+from bsnpp.model import BSNPP, reverse_boundary, valid_mask
+
+
+def _model(**kw):
+    torch.manual_seed(0)
+    cfg = dict(in_channels=16, tscale=12, num_sample=4, hidden_1d=16, hidden_2d=8, hidden_3d=16, cbg_width=8)
+    cfg.update(kw)
+    return BSNPP(**cfg)
+
+
+def test_shapes_and_invalid_cells_zero():
+    m = _model()
+    out = m(torch.randn(3, 16, 12))
+    assert out["start"].shape == (3, 12) and out["end_bwd"].shape == (3, 12)
+    assert out["reg"].shape == (3, 3, 12, 12) and out["cls"].shape == (3, 3, 12, 12)
+    invalid = ~valid_mask(12, 12)
+    assert (out["reg"][..., invalid] == 0).all() and (out["cls"][..., invalid] == 0).all()
+    fused = BSNPP.fuse(out)
+    assert fused["reg"].shape == (3, 12, 12)
+    assert ((fused["start"] >= 0) & (fused["start"] <= 1)).all()
+
+
+def test_every_parameter_gets_a_gradient():
+    m = _model()
+    # gamma/beta of the attention start at 0; give them a value so every path is exercised
+    with torch.no_grad():
+        m.prb.pos.gamma.fill_(0.5)
+        m.prb.chan.beta.fill_(0.5)
+    out = m(torch.randn(2, 16, 12))
+    loss = sum(v.float().sum() for k, v in out.items())
+    loss.backward()
+    missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
+@pytest.mark.parametrize("kw,heads,bwd", [
+    (dict(cbg="tem", bidirectional=False, prb="none"), 1, False),  # BMN
+    (dict(prb="position"), 2, True),
+    (dict(prb="channel", bidirectional=False), 2, False),
+])
+def test_ablation_switches(kw, heads, bwd):
+    out = _model(**kw)(torch.randn(2, 16, 12))
+    assert out["reg"].shape[1] == heads and ("start_bwd" in out) == bwd
+
+
+def test_batched_equals_single_in_eval():
+    m = _model().eval()
+    x = torch.randn(4, 16, 12)
+    with torch.no_grad():
+        full = m(x)
+        one = m(x[2:3])
+    for k in ("start", "end", "reg", "cls"):
+        torch.testing.assert_close(full[k][2:3], one[k], atol=1e-5, rtol=1e-5)
+
+
+def test_reverse_pass_supervision_matches_reversed_video_targets():
+    """The backward outputs, flipped back, are supervised with the forward targets (roles
+    swapped); that is right only if the reversed video's start targets are the flipped end
+    targets of the forward video."""
+    import numpy as np
+
+    from bsnpp.data import make_targets
+
+    T = 20
+    gt = np.array([[0.13, 0.42], [0.6, 0.97]])
+    fwd = make_targets(gt, T)
+    bwd = make_targets(np.stack([1 - gt[:, 1], 1 - gt[:, 0]], 1), T)
+    np.testing.assert_allclose(reverse_boundary(torch.from_numpy(bwd["start"])).numpy(), fwd["end"], atol=1e-6)
+    np.testing.assert_allclose(reverse_boundary(torch.from_numpy(bwd["end"])).numpy(), fwd["start"], atol=1e-6)
+
+
+def test_bidirectional_fusion_is_sqrt_of_complementary_outputs():
+    out = {"start": torch.tensor([[0.25]]), "end": torch.tensor([[0.81]]),
+           "start_bwd": torch.tensor([[0.01]]), "end_bwd": torch.tensor([[1.0]]),
+           "reg": torch.ones(1, 2, 1, 1), "cls": torch.tensor([[[[0.2]], [[0.4]]]])}
+    f = BSNPP.fuse(out)
+    torch.testing.assert_close(f["start"], torch.tensor([[0.5]]))
+    torch.testing.assert_close(f["end"], torch.tensor([[0.09]]))
+    torch.testing.assert_close(f["cls"], torch.tensor([[[0.3]]]))
+
+
+def test_wrong_length_rejected():
+    with pytest.raises(ValueError, match=r"\[B, C, 12\]"):
+        _model()(torch.randn(1, 16, 13))
