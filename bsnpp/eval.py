@@ -4,7 +4,8 @@ AR@AN / AUC with the official protocol (shared.metrics.activitynet) -> results.j
     python eval.py [--config configs/toy.yaml] [--checkpoint runs/.../checkpoint_last.pt]
                    [--data-root D] [--out-dir DIR]
 
-Without --checkpoint the newest run of the same config is used. Under torchrun each rank infers
+Without --checkpoint the last checkpoint of the newest run of the same config is used; results go
+to `<run>/eval_<checkpoint>/` so the training run's own results.json stays as it was. Under torchrun each rank infers
 and post-processes its shard; rank 0 gathers the proposals, evaluates and writes.
 """
 from __future__ import annotations
@@ -139,8 +140,9 @@ def get_args_parser(add_help=True):
     build.add_loss_args(p)
     build.add_post_args(p)
     build.add_optim_args(p)  # accepted so that training configs load; --batch-size is used
-    p.add_argument("--checkpoint", default="", help="checkpoint file; default: newest run of this config")
-    p.add_argument("--out-dir", default="", help="where results go; default: the checkpoint's folder")
+    p.add_argument("--checkpoint", default="", help="checkpoint file; default: checkpoint_last.pt of the newest run "
+                   "of this config (checkpoint_best.pt is chosen on the evaluated split: optimistic)")
+    p.add_argument("--out-dir", default="", help="where results go; default: <run>/eval_<checkpoint name>/")
     return p
 
 
@@ -150,7 +152,7 @@ def find_checkpoint(args) -> Path:
     base = Path(args.output_dir) / "bsnpp" / config.config_name(args)
     runs = sorted((p for p in base.glob("*") if p.is_dir()), reverse=True) if base.is_dir() else []
     for run in runs:
-        for name in ("checkpoint_best.pt", "checkpoint_last.pt"):
+        for name in ("checkpoint_last.pt",):
             if (run / name).is_file():
                 return run / name
     raise FileNotFoundError(f"no checkpoint under {base}: train first (make bsnpp-train) or pass --checkpoint")
@@ -168,7 +170,7 @@ def main(args):
     data = build.build_data(args, splits=("val",))
     model = build.build_model(args, data["channels"]).to(device)
     model.load_state_dict(ckpt["model"])
-    out_dir = Path(args.out_dir) if args.out_dir else path.parent
+    out_dir = Path(args.out_dir) if args.out_dir else path.parent / f"eval_{path.stem}"
     metrics = evaluate_split(model, data, device, args, out_dir, amp=args.amp)
     if dist.is_main():
         baseline = _scalar_metrics(evaluate_proposals(
@@ -180,18 +182,18 @@ def main(args):
                    "checkpoint": str(path), "epoch": ckpt.get("epoch"), "metrics": metrics,
                    "baseline_random": baseline}
         (out_dir / "results.json").write_text(json.dumps(results, indent=2))
-        print(format_metrics(metrics, baseline))
+        print(format_metrics(metrics, baseline, f"ours ({config.config_name(args)})"))
         print(f"results: {out_dir / 'results.json'}\nproposals: {out_dir / 'proposals.json'}\n"
               f"AR-AN plot: {out_dir / 'ar_an.png'}")
     dist.cleanup()
     return metrics
 
 
-def format_metrics(metrics: dict, baseline: dict | None = None) -> str:
+def format_metrics(metrics: dict, baseline: dict | None = None, name: str = "ours") -> str:
     keys = [k for k in ("AR@1", "AR@5", "AR@10", "AR@50", "AR@100", "AR@200", "AR@500", "AR@1000", "AUC")
             if k in metrics]
     lines = ["| | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|",
-             "| BSN++ (ours) | " + " | ".join(f"{metrics[k]:.2f}" for k in keys) + " |"]
+             f"| {name} | " + " | ".join(f"{metrics[k]:.2f}" for k in keys) + " |"]
     if baseline:
         lines.append("| random proposals | " + " | ".join(f"{baseline.get(k, float('nan')):.2f}" for k in keys) + " |")
     return "\n".join(lines)

@@ -31,7 +31,7 @@ def _fmt(v):
 
 def collect_runs(root: Path, dataset: str) -> list[dict]:
     rows = []
-    for path in sorted(root.glob("**/results.json")):
+    for path in sorted(root.glob("*/*/results.json")):  # <config>/<timestamp>/: training runs
         try:
             res = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:

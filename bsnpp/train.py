@@ -142,7 +142,7 @@ def main(args):
                    "baseline_random": baseline, "data_report": {
                        "train": data["train_report"].to_dict(), "val": data["val_report"].to_dict()}}
         (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-        print(format_metrics(metrics, baseline))
+        print(format_metrics(metrics, baseline, f"ours ({config.config_name(args)})"))
         print(f"results: {run_dir / 'results.json'}\nproposals: {run_dir / 'proposals.json'}\n"
               f"AR-AN plot: {run_dir / 'ar_an.png'}")
     tb.close()

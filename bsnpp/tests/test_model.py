@@ -85,3 +85,16 @@ def test_bidirectional_fusion_is_sqrt_of_complementary_outputs():
 def test_wrong_length_rejected():
     with pytest.raises(ValueError, match=r"\[B, C, 12\]"):
         _model()(torch.randn(1, 16, 13))
+
+
+@pytest.mark.parametrize("T", [7, 13, 25])
+def test_nested_unet_on_odd_lengths(T):
+    """Pooling with ceil_mode and interpolation back to the exact length keep odd T aligned."""
+    from bsnpp.model import ComplementaryBoundaryGenerator
+
+    cbg = ComplementaryBoundaryGenerator(channels=6, width=4).eval()
+    s, e, f = cbg(torch.randn(2, 6, T))
+    assert s.shape == (2, T) and e.shape == (2, T) and f.shape == (2, 4, T)
+    m = _model(tscale=T)
+    out = m(torch.randn(1, 16, T))
+    assert out["reg"].shape[-2:] == (T, T) and torch.isfinite(out["cls"]).all()
