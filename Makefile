@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge
+PAPERS := bsnpp actnet_challenge celeba_spoof
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
@@ -69,3 +69,10 @@ $(1)-table: $(STAMP)
 	cd $(1) && $(PY) table.py $(ARGS)
 endef
 $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
+
+# Paper-specific extras.
+.PHONY: celeba_spoof-check celeba_spoof-predict
+celeba_spoof-check: $(STAMP) ## check a CelebA-Spoof tree (DATA=; toy data when empty): JSON report
+	cd celeba_spoof && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
+celeba_spoof-predict: $(STAMP) ## spoof probability per image: ARGS='IMG_OR_DIR_OR_LIST --checkpoint CKPT [--out F.json]'
+	cd celeba_spoof && $(PY) predict.py $(ARGS)
