@@ -149,13 +149,11 @@ def get_args_parser(add_help=True):
 def find_checkpoint(args) -> Path:
     if args.checkpoint:
         return Path(args.checkpoint)
-    base = Path(args.output_dir) / "bsnpp" / config.config_name(args)
-    runs = sorted((p for p in base.glob("*") if p.is_dir()), reverse=True) if base.is_dir() else []
-    for run in runs:
-        for name in ("checkpoint_last.pt",):
-            if (run / name).is_file():
-                return run / name
-    raise FileNotFoundError(f"no checkpoint under {base}: train first (make bsnpp-train) or pass --checkpoint")
+    found = config.newest_run_checkpoint(args.output_dir, "bsnpp", config.config_name(args))
+    if found is None:
+        raise FileNotFoundError(f"no checkpoint under {Path(args.output_dir) / 'bsnpp' / config.config_name(args)}: "
+                                "train first (make bsnpp-train) or pass --checkpoint")
+    return found
 
 
 def main(args):

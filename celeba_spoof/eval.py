@@ -54,8 +54,7 @@ def find_checkpoints(args) -> list[tuple[str | None, Path]]:
     found = []
     for v in args.variants:
         base = Path(args.output_dir) / build.PAPER / f"{config.config_name(args)}-{v}"
-        runs = sorted((p for p in base.glob("*") if p.is_dir()), reverse=True) if base.is_dir() else []
-        ck = next((r / "checkpoint_last.pt" for r in runs if (r / "checkpoint_last.pt").is_file()), None)
+        ck = config.newest_run_checkpoint(args.output_dir, build.PAPER, f"{config.config_name(args)}-{v}")
         if ck is None:
             raise FileNotFoundError(f"no checkpoint under {base}: train first (make celeba_spoof-train) or pass --checkpoint")
         found.append((v, ck))

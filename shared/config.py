@@ -21,7 +21,8 @@ import yaml
 from shared import dist
 
 __all__ = ["ConfigError", "add_runtime_args", "parse_args", "load_yaml", "save_config",
-           "resolve_run_dir", "config_name", "to_plain"]
+           "resolve_run_dir", "config_name", "to_plain",
+           "newest_run_checkpoint", "default_output_dir"]
 
 
 class ConfigError(ValueError):
@@ -111,25 +112,35 @@ def save_config(args, path: str | os.PathLike) -> Path | None:
     return path
 
 
+def newest_run_checkpoint(output_dir, paper: str, config: str,
+                          name: str | None = "checkpoint_last.pt") -> Path | None:
+    """The checkpoint of the newest run folder `<output_dir>/<paper>/<config>/<timestamp>/` that
+    has one: the file `name`, or with name=None the run's latest checkpoint (checkpoint_last.pt,
+    else the highest-numbered one). None when no run has it."""
+    from shared.checkpoint import latest_checkpoint
+
+    base = Path(output_dir) / paper / config
+    runs = sorted((p for p in base.glob("*") if p.is_dir()), reverse=True) if base.is_dir() else []
+    for run in runs:
+        ckpt = latest_checkpoint(run) if name is None else (run / name if (run / name).is_file() else None)
+        if ckpt is not None:
+            return ckpt
+    return None
+
+
 def resolve_run_dir(args, paper: str) -> tuple[Path, Path | None]:
     """(run folder, checkpoint to resume from or None), identical on every rank.
 
     `--resume auto`: the newest `<output-dir>/<paper>/<config>/<timestamp>/` holding a checkpoint
     (a fresh folder when there is none); `--resume PATH`: continue in that checkpoint's folder.
     """
-    from shared.checkpoint import latest_checkpoint
-
     base = Path(args.output_dir) / paper / config_name(args)
     choice = None
     if dist.is_main():
         run_dir, ckpt = None, None
         if args.resume == "auto":
-            runs = sorted((p for p in base.glob("*") if p.is_dir()), reverse=True) if base.is_dir() else []
-            for p in runs:
-                ckpt = latest_checkpoint(p)
-                if ckpt is not None:
-                    run_dir = p
-                    break
+            ckpt = newest_run_checkpoint(args.output_dir, paper, config_name(args), name=None)
+            run_dir = ckpt.parent if ckpt is not None else None
         elif args.resume:
             ckpt = Path(args.resume)
             if not ckpt.is_file():
