@@ -1,0 +1,104 @@
+"""EQL inference and evaluation: checkpoint -> LVIS results JSON -> box (and mask) AP with the LVIS
+protocol (``eql.lvis_eval``: AP, APr / APc / APf, AR@300, per-category AP) -> results.json.
+
+    python eval.py [--config configs/toy.yaml] [--checkpoint runs/eql/.../checkpoint_last.pt]
+                   [--data-root D] [--out-dir DIR]
+
+Without --checkpoint the last checkpoint of the newest run of the config is used (with the toy
+config's ``compare: [sigmoid, eql]``, one per loss: runs ``<config>-<loss>``); results go to
+``<run>/eval_<checkpoint>/`` (``lvis_results.json``, ``results.json``), so the training run's own
+results stay as they were. Under torchrun each rank infers its shard; rank 0 evaluates and writes.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+from pathlib import Path
+
+from eql import build
+from eql.engine import evaluate_split, format_metrics, random_baseline
+from shared import checkpoint as ckpt_lib
+from shared import config, dist
+from shared.device import resolve_device
+from shared.log import setup_logging
+
+log = logging.getLogger("eql")
+
+
+def get_args_parser(add_help=True):
+    p = argparse.ArgumentParser("EQL evaluation", add_help=add_help)
+    config.add_runtime_args(p)
+    build.add_data_args(p)
+    build.add_model_args(p)
+    build.add_loss_args(p)
+    build.add_optim_args(p)  # accepted so that training configs load; --eval-batch-size, --threads are used
+    p.add_argument("--checkpoint", default="", help="checkpoint file; default: checkpoint_last.pt of the newest run "
+                   "of this config (checkpoint_best.pt is chosen on the evaluated split: optimistic)")
+    p.add_argument("--out-dir", default="", help="where results go; default: <run>/eval_<checkpoint name>/")
+    return p
+
+
+def find_checkpoint(args) -> Path:
+    if args.checkpoint:
+        return Path(args.checkpoint)
+    base = Path(args.output_dir) / "eql" / build.run_view(args).config
+    found = config.newest_run_checkpoint(args.output_dir, "eql", build.run_view(args).config)
+    if found is not None:
+        return found
+    raise FileNotFoundError(f"no checkpoint under {base}: train first (make eql-train) or pass --checkpoint")
+
+
+def evaluate_checkpoint(args, device, quiet: bool = False) -> dict:
+    path = find_checkpoint(args)
+    ckpt = ckpt_lib.load_checkpoint(path)
+    for k in build.MODEL_KEYS:  # the architecture is the checkpoint's, whatever the flags say
+        if k in ckpt.get("args", {}):
+            setattr(args, k, ckpt["args"][k])
+    data = build.build_data(args, splits=("val",))
+    model = build.build_model(args, data).to(device)
+    model.load_state_dict(ckpt["model"])   # also restores the loss buffers (freq_info, EQLv2 statistics)
+    out_dir = Path(args.out_dir) if args.out_dir else path.parent / f"eval_{path.stem}"
+    metrics = evaluate_split(model, data, device, args, out_dir, amp=args.amp and device.type == "cuda")
+    if dist.is_main():
+        metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
+        results = {"dataset": args.dataset if args.data_root else "toy", "config": config.config_name(args),
+                   "loss": args.loss, "checkpoint": str(path), "iteration": ckpt.get("step"), "metrics": metrics}
+        (out_dir / "results.json").write_text(json.dumps(results, indent=2))
+        if not quiet:
+            print(format_metrics({f"{args.loss} (box)": metrics["bbox"], "random boxes": metrics["baseline_random"]},
+                                 ("AP", "AP50", "APr", "APc", "APf")))
+            if "segm" in metrics:
+                print(format_metrics({f"{args.loss} (mask)": metrics["segm"]}, ("AP", "APr", "APc", "APf")))
+            print(f"results: {out_dir / 'results.json'}\nLVIS results file: {out_dir / 'lvis_results.json'}")
+    return metrics
+
+
+def main(args):
+    device = resolve_device(args.device)
+    dist.init_distributed(device)
+    setup_logging()
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    try:
+        if not args.compare or args.checkpoint:
+            return evaluate_checkpoint(args, device)
+        base = args.run_name or config.config_name(args)
+        out = {}
+        for loss in args.compare:
+            sub = copy.copy(args)
+            sub.loss, sub.compare, sub.run_name = loss, [], f"{base}-{loss}"
+            out[loss] = evaluate_checkpoint(sub, device, quiet=True)
+        if dist.is_main():
+            rows = {loss: m["bbox"] for loss, m in out.items()}
+            rows["random boxes"] = out[args.compare[0]]["baseline_random"]
+            print(format_metrics(rows, ("AP", "AP50", "APr", "APc", "APf")))
+        return out
+    finally:
+        dist.cleanup()
+
+
+if __name__ == "__main__":
+    main(config.parse_args(get_args_parser()))

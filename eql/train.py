@@ -1,0 +1,189 @@
+"""Train a Mask / Faster R-CNN on LVIS with EQL (or a baseline loss), then evaluate with the LVIS protocol.
+
+    cd eql && python train.py --config configs/toy.yaml        # toy data: sigmoid baseline and EQL side by side
+    python train.py --config configs/lvis_v0.5_eql.yaml --data-root /datasets
+    torchrun --nproc_per_node 8 train.py --config configs/lvis_v0.5_eql.yaml --data-root /datasets
+
+Reading order: distributed init and run folder, data (annotation files and images checked before
+any iteration), model and loss, SGD with warm-up and steps (the official 1x schedule), resume, the
+iteration loop (log every --log-period, checkpoint every --checkpoint-period, LVIS evaluation every
+--eval-period), final evaluation: lvis_results.json, results.json in the run folder.
+``--compare sigmoid eql`` trains one model per loss (run names ``<config>-<loss>``) and prints them
+side by side with a random-box baseline.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import logging
+import math
+import time
+
+import torch
+from torch.utils.data import DataLoader
+
+from eql import build
+from eql.data import TrainingSampler, collate
+from eql.engine import HEADLINE, evaluate_split, format_metrics, random_baseline, rng_isolated, train_step
+from eql.model import detector_param_groups
+from shared import checkpoint as ckpt_lib
+from shared import config, dist, log
+from shared.device import resolve_device
+
+logger = logging.getLogger("eql")
+
+
+def get_args_parser(add_help=True):
+    p = argparse.ArgumentParser("EQL training", add_help=add_help)
+    config.add_runtime_args(p)
+    build.add_data_args(p)
+    build.add_model_args(p)
+    build.add_loss_args(p)
+    build.add_optim_args(p)
+    return p
+
+
+def check_args(args):
+    if args.iters < 1 or args.batch_size < 1:
+        raise ValueError("--iters and --batch-size must be positive")
+    if args.batch_size % dist.world_size():
+        raise ValueError(f"--batch-size {args.batch_size} is not divisible by {dist.world_size()} processes")
+    if args.loss == "eql" and not 0 < args.eql_lambda < 1:
+        raise ValueError("--eql-lambda is an image frequency threshold in (0, 1)")
+    if args.repeat_threshold < 0:
+        raise ValueError("--repeat-threshold must be >= 0")
+    if len(args.anchor_sizes) != 5:
+        raise ValueError("--anchor-sizes needs one size per FPN level (5)")
+
+
+def main(args):
+    """Train (one loss, or each of --compare); returns (run_dir, metrics) or {loss: (run_dir, metrics)}."""
+    device = resolve_device(args.device)
+    dist.init_distributed(device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        if not args.compare:
+            return train_one(args, device)
+        runs = {}
+        base = args.run_name or config.config_name(args)
+        for loss in args.compare:
+            sub = copy.copy(args)
+            sub.loss, sub.compare, sub.run_name = loss, [], f"{base}-{loss}"
+            runs[loss] = train_one(sub, device, quiet=True)
+        if dist.is_main():
+            rows = {f"{loss} ({base}-{loss})": m["bbox"] for loss, (_, m) in runs.items()}
+            rows["random boxes (300 / image)"] = runs[args.compare[0]][1]["baseline_random"]
+            print("\nbox AP on the validation split (LVIS protocol, percent):")
+            print(format_metrics(rows, ("AP", "AP50", "APr", "APc", "APf")))
+            for loss, (run_dir, _) in runs.items():
+                print(f"{loss}: {run_dir / 'results.json'}")
+        return runs
+    finally:
+        dist.cleanup()
+
+
+def train_one(args, device, quiet: bool = False):
+    check_args(args)
+    run_dir, resume_from = config.resolve_run_dir(build.run_view(args), "eql")
+    log.setup_logging(run_dir)
+    config.save_config(args, run_dir / "config.yaml")
+    log.run_info(args, run_dir)
+    dist.seed_everything(args.seed)
+    amp = args.amp and device.type == "cuda"
+
+    data = build.build_data(args)
+    train_set = data["train"]
+    per_gpu = args.batch_size // dist.world_size()
+    model = build.build_model(args, data)
+    model = dist.wrap_model(model, device, find_unused_parameters=args.find_unused_parameters)
+    optimizer = torch.optim.SGD(detector_param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, build.lr_lambda(args))
+    logger.info("%s %s, loss %s: %.1fM parameters, %d classes, %d training images (%s), %d val images",
+                args.arch, args.backbone, args.loss, sum(p.numel() for p in model.parameters()) / 1e6,
+                len(data["cat_ids"]), len(train_set),
+                "uniform" if data["repeat_factors"] is None else
+                f"repeat factors, t={args.repeat_threshold}: {data['repeat_factors'].sum():.0f} per pass",
+                len(data["val"]))
+    if args.batch_size != 16:
+        logger.info("batch %d images: the official lr 0.02 is for 16 (scale it linearly)", args.batch_size)
+
+    start, best = 0, {"AP": -math.inf}
+    if resume_from is not None:
+        state = ckpt_lib.resume(resume_from, model, optimizer, scheduler, map_location=device)
+        start, best = state["step"], state.get("best", best)
+        logger.info("resumed from %s at iteration %d", resume_from, start)
+    factors = data["repeat_factors"] if data["repeat_factors"] is not None else [1.0] * len(train_set)
+    sampler = TrainingSampler(factors, seed=args.seed, rank=dist.rank(), world_size=dist.world_size(),
+                              start=start * per_gpu)
+    gen = torch.Generator().manual_seed(args.seed + dist.rank())     # worker seeds, not the global RNG
+    loader = DataLoader(train_set, batch_size=per_gpu, sampler=sampler, num_workers=args.workers,
+                        collate_fn=collate, pin_memory=device.type == "cuda", generator=gen,
+                        persistent_workers=args.workers > 0)
+    writer = log.JsonlWriter(run_dir / "metrics.jsonl")
+    tb = log.TensorBoard(run_dir)
+
+    model.train()
+    meters = log.MetricLogger()
+    data_iter = iter(loader)
+    metrics, evaluated_final, t_start = None, False, time.perf_counter()
+    for it in meters.log_every(range(start, args.iters), args.log_period, header=f"train {args.loss}",
+                               total=args.iters - start):
+        images, targets = next(data_iter)
+        losses = train_step(model, images, targets, optimizer, device, it, amp=amp, clip_grad=args.clip_grad)
+        scheduler.step()
+        meters.update(**losses)
+        done = it + 1
+        if done % args.log_period == 0 or done == args.iters:
+            record = {"iter": done, "lr": optimizer.param_groups[0]["lr"],
+                      **{f"train_{k}": v for k, v in dist.reduce_dict({k: float(v) for k, v in losses.items()}).items()},
+                      "seconds": time.perf_counter() - t_start}
+            writer.write(record)
+            tb.scalars(record, done)
+        last = done == args.iters
+        is_best = False
+        evaluated = bool(args.eval_period and done % args.eval_period == 0) or last
+        if evaluated:
+            with rng_isolated(device):
+                metrics = evaluate_split(dist.unwrap(model), data, device, args, run_dir if last else None, amp=amp)
+            evaluated_final = last
+            model.train()
+            if dist.is_main():
+                writer.write({"iter": done, **{f"val_bbox_{k}": metrics["bbox"][k] for k in HEADLINE},
+                              **({f"val_segm_{k}": metrics["segm"][k] for k in HEADLINE} if "segm" in metrics else {})})
+                logger.info("iteration %d: box AP %.2f (APr %.2f, APc %.2f, APf %.2f)", done,
+                            *(metrics["bbox"][k] or 0.0 for k in ("AP", "APr", "APc", "APf")))
+                is_best = (metrics["bbox"]["AP"] or 0.0) > best["AP"]
+                best["AP"] = max(best["AP"], metrics["bbox"]["AP"] or 0.0)
+        if done % args.checkpoint_period == 0 or evaluated:
+            best, is_best = dist.broadcast_object((best, is_best))
+            state = ckpt_lib.training_state(model, optimizer, scheduler, epoch=0, step=done, args=args, best=best)
+            ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_last.pt")
+            if is_best:
+                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_best.pt")
+            dist.barrier()
+
+    if not evaluated_final:  # resumed after the last iteration: evaluate the final weights
+        with rng_isolated(device):
+            metrics = evaluate_split(dist.unwrap(model), data, device, args, run_dir, amp=amp)
+    if dist.is_main():
+        metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
+        results = {"dataset": args.dataset if args.data_root else "toy", "config": config.config_name(args),
+                   "run_name": build.run_view(args).config, "loss": args.loss, "arch": args.arch,
+                   "backbone": args.backbone, "iters": args.iters, "repeat_threshold": args.repeat_threshold,
+                   "eql_lambda": args.eql_lambda if args.loss == "eql" else None, "run_dir": str(run_dir),
+                   "metrics": metrics, "train_seconds": time.perf_counter() - t_start}
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        if not quiet:
+            rows = {f"{args.loss} (ours)": metrics["bbox"], "random boxes": metrics["baseline_random"]}
+            print(format_metrics(rows, ("AP", "AP50", "APr", "APc", "APf")))
+            if "segm" in metrics:
+                print(format_metrics({f"{args.loss} mask AP": metrics["segm"]}, ("AP", "APr", "APc", "APf")))
+            print(f"results: {run_dir / 'results.json'}\nLVIS results file: {run_dir / 'lvis_results.json'}")
+    tb.close()
+    return run_dir, metrics
+
+
+if __name__ == "__main__":
+    main(config.parse_args(get_args_parser()))
