@@ -166,8 +166,8 @@ def main(args):
                   f"peak memory {d['peak_extra_bytes'] / max(f['peak_extra_bytes'], 1):.1f}x")
         if check:
             import torch
-            a = torch.load(os.path.join(tmp, "fused.pt"))
-            b = torch.load(os.path.join(tmp, "dense.pt"))
+            a = torch.load(os.path.join(tmp, "fused.pt"), weights_only=True)
+            b = torch.load(os.path.join(tmp, "dense.pt"), weights_only=True)
             diffs = ", ".join(
                 f"{k} {(a[k] - b[k]).abs().max().item():.2e} (of max {b[k].abs().max().item():.2g})"
                 for k in ["out", "grad_x", "grad_w", "grad_b"])
