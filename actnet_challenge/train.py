@@ -81,7 +81,7 @@ def toy_proposals(configs: list[str]) -> list[Path]:
 
 def main(args):
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     if not args.proposals and not args.data_root and dist.is_main():
         args.proposals = [str(p) for p in toy_proposals(args.bsnpp_configs)]
     args.proposals = dist.broadcast_object(args.proposals)

@@ -154,7 +154,7 @@ def get_args_parser(add_help=True):
 
 def main(args):
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     run_dir, _ = config.resolve_run_dir(args, "actnet_challenge_classifier")
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")

@@ -53,7 +53,7 @@ def check_args(args):
 def main(args):
     check_args(args)
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     run_dir, resume_from = config.resolve_run_dir(args, "bsnpp")
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")

@@ -122,7 +122,7 @@ def main(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     setup_logging()
     main_rank = dist.is_main()
     jobs = find_checkpoints(args)

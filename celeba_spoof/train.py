@@ -195,7 +195,7 @@ def main(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     log.setup_logging()
     data = build.build_data(args)
     main_rank = dist.is_main()

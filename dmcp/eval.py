@@ -55,7 +55,7 @@ def find_checkpoint(args) -> Path:
 
 def main(args):
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     setup_logging()
     path = find_checkpoint(args)
     ckpt = ckpt_lib.load_checkpoint(path, map_location="cpu")

@@ -165,7 +165,7 @@ def export(args, net, run_dir: Path) -> tuple[dict, dict]:
 def main(args):
     build.check_args(args)
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     run_dir, resume_from = config.resolve_run_dir(args, "dmcp")
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")

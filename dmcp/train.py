@@ -141,7 +141,7 @@ def _run_dir(args) -> tuple[Path, Path | None]:
 def main(args):
     build.check_args(args)
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     arch_path = find_arch(args)
     arch = build.load_arch(arch_path)
     run_dir, resume_from = _run_dir(args)

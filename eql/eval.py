@@ -77,7 +77,7 @@ def evaluate_checkpoint(args, device, quiet: bool = False) -> dict:
 
 def main(args):
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     setup_logging()
     if args.threads:
         import torch

@@ -60,7 +60,7 @@ def check_args(args):
 def main(args):
     """Train (one loss, or each of --compare); returns (run_dir, metrics) or {loss: (run_dir, metrics)}."""
     device = resolve_device(args.device)
-    dist.init_distributed(device)
+    dist.init_distributed(device, args.dist_timeout)
     if args.threads:
         torch.set_num_threads(args.threads)
     try:

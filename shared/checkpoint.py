@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import os
 import pickle
-import random
 import re
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from shared.config import to_plain
 from shared.dist import is_main, unwrap
+from shared.rng import gather_states, restore_states
 
 __all__ = [
     "CheckpointError", "save_checkpoint", "load_checkpoint", "latest_checkpoint",
-    "rng_state", "set_rng_state", "training_state", "resume",
+    "training_state", "resume",
 ]
 
 
@@ -87,43 +86,20 @@ def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     return max(numbered)[1] if numbered else None
 
 
-def rng_state() -> dict:
-    """Python, numpy, torch and CUDA RNG states as weights_only-loadable values."""
-    np_state = np.random.get_state()
-    state = {
-        "python": random.getstate(),
-        "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                  "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                  "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    n = state["numpy"]
-    np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        cuda = state["cuda"]
-        if len(cuda) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(cuda)
-
-
 def training_state(model, optimizer=None, scheduler=None, scaler=None, *, epoch: int, step: int = 0,
                    args=None, **extra) -> dict:
     """The dict a training loop saves: unwrapped model, optimizer, scheduler, scaler, counters,
-    RNG states, and the resolved arguments (so a checkpoint says how it was made)."""
+    every rank's RNG states (`rng`: a list in rank order) and the resolved arguments (so a
+    checkpoint says how it was made).
+
+    A collective under torch.distributed (the RNG states are gathered): call it on every rank,
+    then `save_checkpoint` writes on rank 0 only.
+    """
     state = {
         "model": unwrap(model).state_dict(),
         "epoch": int(epoch),
         "step": int(step),
-        "rng": rng_state(),
+        "rng": gather_states(),
     }
     if optimizer is not None:
         state["optimizer"] = optimizer.state_dict()
@@ -154,5 +130,5 @@ def resume(path, model, optimizer=None, scheduler=None, scaler=None, map_locatio
                 raise CheckpointError(f"{path}: cannot resume the {name}: the checkpoint has none")
             obj.load_state_dict(ckpt[name])
     if restore_rng and "rng" in ckpt:
-        set_rng_state(ckpt["rng"])
+        restore_states(ckpt["rng"])  # this rank's own state
     return ckpt

@@ -6,13 +6,15 @@ override the file. Argparse defaults with `help=` stay the single source of trut
 hyper-parameters; a YAML per paper-table row only changes defaults. The resolved arguments are
 written as `config.yaml` in the run folder and stored in every checkpoint.
 
-Run folders: `<output-dir>/<paper>/<config-name>/<timestamp>/`; `--resume auto` continues the
-newest run of the same config that holds a checkpoint.
+The toy default: an entry script run with neither `--config` nor `--data-root`
+(`cd <paper> && python train.py`) runs its package's `configs/toy.yaml` on the embedded toy data
+(`add_runtime_args(parser, toy_config=...)` names the file).
+
+Run folders live in `shared.run`.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import os
 from pathlib import Path
 
@@ -21,8 +23,7 @@ import yaml
 from shared import dist
 
 __all__ = ["ConfigError", "add_runtime_args", "parse_args", "load_yaml", "save_config",
-           "resolve_run_dir", "config_name", "to_plain",
-           "newest_run_checkpoint", "default_output_dir"]
+           "config_name", "to_plain", "default_output_dir"]
 
 
 class ConfigError(ValueError):
@@ -36,17 +37,36 @@ def default_output_dir() -> str:
     return str(root / "runs") if (root / "pyproject.toml").is_file() else "runs"
 
 
-def add_runtime_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """The flags every entry script shares."""
+def add_runtime_args(parser: argparse.ArgumentParser, *, toy_config=None,
+                     train: bool = True) -> argparse.ArgumentParser:
+    """The flags every entry script shares.
+
+    toy_config: the package's `configs/toy.yaml`; used when neither `--config` nor `--data-root`
+        is given (the toy default).
+    train: training scripts autocast in bf16 on CUDA by default (`--no-amp` turns it off) and
+        evaluate in fp32 unless `--eval-amp`; evaluation and prediction scripts (`train=False`)
+        run fp32 unless `--amp` is given, so a checkpoint's numbers do not depend on the GPU.
+    """
     g = parser.add_argument_group("runtime")
-    g.add_argument("--config", default=None, help="YAML file whose keys set this parser's defaults")
+    g.add_argument("--config", default=None, help="YAML file whose keys set this parser's defaults "
+                   "(default: configs/toy.yaml when --data-root is not given either)")
     g.add_argument("--output-dir", default=default_output_dir(), help="root of run folders (default: <repo>/runs)")
     g.add_argument("--resume", default="", help="'' (fresh run), 'auto' (newest run of this config) or a checkpoint path")
     g.add_argument("--seed", type=int, default=0, help="random seed (each rank uses seed + rank)")
     g.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
-                   help="bf16 autocast on CUDA (no effect on CPU)")
+    if train:
+        g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
+                       help="bf16 autocast for training on CUDA (no effect on CPU)")
+        g.add_argument("--eval-amp", action=argparse.BooleanOptionalAction, default=False,
+                       help="bf16 autocast also for evaluation on CUDA (default: evaluate in fp32)")
+    else:
+        g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                       help="bf16 autocast for inference on CUDA (default: fp32, the reference numbers)")
     g.add_argument("--workers", type=int, default=2, help="data-loader worker processes")
+    g.add_argument("--dist-timeout", type=float, default=dist.DEFAULT_TIMEOUT_MINUTES,
+                   help="minutes a collective waits for the slowest rank before the run fails")
+    if toy_config is not None:
+        parser.toy_config = str(toy_config)
     return parser
 
 
@@ -69,8 +89,12 @@ def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace
     """YAML (if `--config`) sets defaults, the command line overrides; keys use - or _."""
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--config", default=None)
+    pre.add_argument("--data-root", default=None)
     known, _ = pre.parse_known_args(argv)
     config_path = known.config if known.config is not None else parser.get_default("config")
+    toy = getattr(parser, "toy_config", None)
+    if not config_path and toy and not known.data_root and not parser.get_default("data_root"):
+        config_path = toy  # the toy default: no config and no dataset -> the embedded toy data
     if config_path:
         cfg = load_yaml(config_path)
         dests = {a.dest for a in parser._actions}
@@ -112,48 +136,13 @@ def save_config(args, path: str | os.PathLike) -> Path | None:
     return path
 
 
-def newest_run_checkpoint(output_dir, paper: str, config: str,
-                          name: str | None = "checkpoint_last.pt") -> Path | None:
-    """The checkpoint of the newest run folder `<output_dir>/<paper>/<config>/<timestamp>/` that
-    has one: the file `name`, or with name=None the run's latest checkpoint (checkpoint_last.pt,
-    else the highest-numbered one). None when no run has it."""
-    from shared.checkpoint import latest_checkpoint
-
-    base = Path(output_dir) / paper / config
-    runs = sorted((p for p in base.glob("*") if p.is_dir()), reverse=True) if base.is_dir() else []
-    for run in runs:
-        ckpt = latest_checkpoint(run) if name is None else (run / name if (run / name).is_file() else None)
-        if ckpt is not None:
-            return ckpt
-    return None
+def newest_run_checkpoint(output_dir, paper: str, config: str, name: str | None = "checkpoint_last.pt"):
+    """Deprecated: `shared.run.newest_run_checkpoint(paper, config, required=False, ...)`."""
+    from shared import run
+    return run.newest_run_checkpoint(paper, config, required=False, output_dir=output_dir, name=name)
 
 
-def resolve_run_dir(args, paper: str) -> tuple[Path, Path | None]:
-    """(run folder, checkpoint to resume from or None), identical on every rank.
-
-    `--resume auto`: the newest `<output-dir>/<paper>/<config>/<timestamp>/` holding a checkpoint
-    (a fresh folder when there is none); `--resume PATH`: continue in that checkpoint's folder.
-    """
-    base = Path(args.output_dir) / paper / config_name(args)
-    choice = None
-    if dist.is_main():
-        run_dir, ckpt = None, None
-        if args.resume == "auto":
-            ckpt = newest_run_checkpoint(args.output_dir, paper, config_name(args), name=None)
-            run_dir = ckpt.parent if ckpt is not None else None
-        elif args.resume:
-            ckpt = Path(args.resume)
-            if not ckpt.is_file():
-                raise ConfigError(f"--resume {args.resume}: no such checkpoint file")
-            run_dir = ckpt.parent
-        if run_dir is None:
-            stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-            run_dir = base / stamp
-            i = 1
-            while run_dir.exists():
-                run_dir = base / f"{stamp}-{i}"
-                i += 1
-            run_dir.mkdir(parents=True)
-        choice = (str(run_dir), str(ckpt) if ckpt else None)
-    choice = dist.broadcast_object(choice)
-    return Path(choice[0]), (Path(choice[1]) if choice[1] else None)
+def resolve_run_dir(args, paper: str):
+    """Deprecated: `shared.run.resolve_run_dir(args, paper, name=None)`."""
+    from shared import run
+    return run.resolve_run_dir(args, paper)

@@ -2,8 +2,12 @@
 
 `--device auto` picks CUDA when it is present. Mixed precision follows the repository convention
 (ARCHITECTURE.md, Runtime conventions): bf16 autocast on CUDA, plain fp32 on CPU. bf16 has the
-exponent range of fp32, so no loss scaling (GradScaler) is needed; `make_scaler` still exists for
-scripts that choose fp16 on older GPUs.
+exponent range of fp32, so no loss scaling (GradScaler) is needed.
+
+Precision rule: training autocasts on CUDA by default (`--amp`, on); every evaluation, prediction
+and eval.py runs in fp32 unless asked (`--eval-amp` in training scripts, `--amp` in eval scripts),
+so reported numbers do not depend on the hardware. Numerically delicate steps inside an autocast
+region (box decoding, NMS, proposal selection) leave it explicitly (`fp32`).
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import os
 
 import torch
 
-__all__ = ["resolve_device", "autocast", "make_scaler"]
+__all__ = ["resolve_device", "autocast", "use_amp", "fp32"]
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -38,8 +42,19 @@ def autocast(device: torch.device, enabled: bool = True, dtype: torch.dtype = to
     return contextlib.nullcontext()
 
 
-def make_scaler(device: torch.device, dtype: torch.dtype = torch.bfloat16):
-    """A GradScaler only where it is useful (fp16 on CUDA); None otherwise."""
-    if torch.device(device).type == "cuda" and dtype == torch.float16:
-        return torch.amp.GradScaler("cuda")
-    return None
+def use_amp(args, device: torch.device, evaluation: bool = False) -> bool:
+    """Whether to autocast: CUDA only; training follows `--amp`, evaluation `--eval-amp` in a
+    training script or `--amp` in an eval script (both off by default)."""
+    if torch.device(device).type != "cuda":
+        return False
+    if evaluation and hasattr(args, "eval_amp"):
+        return bool(args.eval_amp)
+    return bool(getattr(args, "amp", False))
+
+
+def fp32(device: torch.device):
+    """Leave an enclosing autocast region: the block runs in fp32 (cast its inputs with .float())."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.autocast("cuda", enabled=False)
+    return torch.autocast("cpu", enabled=False)

@@ -6,6 +6,8 @@ helper degrades to the single-process behaviour. Backend: nccl on CUDA, gloo on 
 """
 from __future__ import annotations
 
+import datetime
+import logging
 import os
 import random
 
@@ -17,8 +19,10 @@ from torch.utils.data import DistributedSampler, RandomSampler, SequentialSample
 __all__ = [
     "init_distributed", "cleanup", "is_dist", "rank", "local_rank", "world_size", "is_main",
     "barrier", "reduce_mean", "reduce_dict", "all_gather_object", "broadcast_object",
-    "wrap_model", "unwrap", "build_sampler", "set_epoch", "seed_everything",
+    "wrap_model", "unwrap", "build_sampler", "set_epoch", "seed_everything", "per_process_batch",
 ]
+
+DEFAULT_TIMEOUT_MINUTES = 60.0
 
 
 def is_dist() -> bool:
@@ -41,11 +45,17 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def init_distributed(device: torch.device | str = "cpu") -> bool:
+def init_distributed(device: torch.device | str = "cpu",
+                     timeout_minutes: float = DEFAULT_TIMEOUT_MINUTES) -> bool:
     """Join the process group described by torchrun's environment; True when distributed.
 
     The backend follows the device (nccl for CUDA, gloo for CPU) and on CUDA each rank takes the
     GPU of its LOCAL_RANK. Calling it twice, or without the environment, is harmless.
+
+    `timeout_minutes` (`--dist-timeout`) bounds how long a collective waits for the slowest rank.
+    NCCL's own default is 10 minutes: too short when rank 0 writes a split's results or draws a
+    baseline while the others already wait in the next collective. Keep rank-0-only work short
+    anyway, and never between two collectives that the other ranks have already entered.
     """
     if is_dist():
         return True
@@ -55,7 +65,8 @@ def init_distributed(device: torch.device | str = "cpu") -> bool:
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(local_rank())
-    dist.init_process_group(backend=backend, init_method="env://")
+    dist.init_process_group(backend=backend, init_method="env://",
+                            timeout=datetime.timedelta(minutes=float(timeout_minutes)))
     return True
 
 
@@ -163,3 +174,24 @@ def seed_everything(seed: int) -> int:
     np.random.seed(s % (2**32))
     torch.manual_seed(s)
     return s
+
+
+def per_process_batch(global_batch: int, flag: str = "--batch-size") -> int:
+    """The per-process share of a *global* batch (the repository's batch rule).
+
+    Configs give the paper's global batch, so the recipe (optimizer steps per epoch, the learning
+    rate it was tuned for) does not change with the number of GPUs. Each process takes
+    `global_batch / world_size`; a batch the world size does not divide is an error naming both.
+    Logs the split once on rank 0, so every run's log says which batch it trained with.
+    """
+    ws = world_size()
+    global_batch = int(global_batch)
+    if global_batch < 1:
+        raise ValueError(f"{flag} {global_batch}: the global batch must be positive")
+    if global_batch % ws:
+        raise ValueError(f"{flag} {global_batch} is the global batch and must be divisible by the "
+                         f"{ws} processes of this run (got {global_batch} / {ws} = {global_batch / ws:g})")
+    per = global_batch // ws
+    if is_main():
+        logging.getLogger("shared.dist").info("%s: global batch %d = %d process(es) x %d", flag, global_batch, ws, per)
+    return per

@@ -18,7 +18,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from collections import defaultdict, deque
 from pathlib import Path
 
@@ -26,8 +25,7 @@ import torch
 
 from shared import dist
 
-__all__ = ["setup_logging", "get_logger", "SmoothedValue", "MetricLogger", "JsonlWriter",
-           "run_info", "TensorBoard"]
+__all__ = ["setup_logging", "SmoothedValue", "MetricLogger", "JsonlWriter", "run_info", "TensorBoard"]
 
 _FMT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -62,10 +60,6 @@ def setup_logging(run_dir: str | os.PathLike | None = None, level: int = logging
     return root
 
 
-def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)
-
-
 class SmoothedValue:
     """A series of values: the median/average over a window and the global average."""
 
@@ -80,14 +74,6 @@ class SmoothedValue:
         self.deque.append(value)
         self.count += n
         self.total += value * n
-
-    def synchronize_between_processes(self) -> None:
-        """Sum count and total over ranks (the window stays local)."""
-        if not dist.is_dist():
-            return
-        t = torch.tensor([self.count, self.total], dtype=torch.float64)
-        summed = dist.reduce_mean(t) * dist.world_size()
-        self.count, self.total = int(round(summed[0].item())), summed[1].item()
 
     @property
     def median(self) -> float:
@@ -126,13 +112,6 @@ class MetricLogger:
             if isinstance(v, torch.Tensor):
                 v = v.item()
             self.meters[k].update(v, n=n)
-
-    def add_meter(self, name: str, meter: SmoothedValue) -> None:
-        self.meters[name] = meter
-
-    def synchronize_between_processes(self) -> None:
-        for m in self.meters.values():
-            m.synchronize_between_processes()
 
     def averages(self) -> dict[str, float]:
         return {k: m.global_avg for k, m in self.meters.items()}
@@ -251,15 +230,3 @@ class TensorBoard:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-class Timer:
-    """Wall time of a block: `with Timer() as t: ...; t.seconds`."""
-
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
-        return False

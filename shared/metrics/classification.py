@@ -18,9 +18,7 @@
     e.g. 1/3 gives 33.333333333333336 instead of 33.33333206.
   - an empty batch raises ``ValueError`` (torchvision divides by zero).
 
-``AverageMeter`` is the meter of the PyTorch ImageNet example (``val``, ``avg``, ``sum``, ``count``,
-``update(val, n)``); ``update`` weights ``val`` by ``n`` (pass the batch size with a batch-mean value).
-The smoothed / windowed meters (``SmoothedValue``, ``MetricLogger``) live in ``shared.log``.
+Meters (``SmoothedValue``, ``MetricLogger``) live in ``shared.log``.
 
 ``mean_average_precision`` (multi-label, e.g. video / attribute classification; source: scikit-learn
 ``average_precision_score``, which the Charades / AVA-style classification protocols use):
@@ -39,7 +37,7 @@ from typing import List, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-__all__ = ["accuracy", "AverageMeter", "mean_average_precision", "average_precision"]
+__all__ = ["accuracy", "mean_average_precision", "average_precision"]
 
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
@@ -75,41 +73,6 @@ def accuracy(output: ArrayLike, target: ArrayLike, topk: Sequence[int] = (1, 5))
         correct = int((rank < min(k, c)).sum().item())
         out.append(100.0 * correct / n)
     return out
-
-
-class AverageMeter:
-    """Running average: ``val`` (last value), ``sum``, ``count``, ``avg = sum / count``.
-
-    ``update(val, n=1)`` adds ``val * n`` to ``sum`` and ``n`` to ``count`` (``val`` is a per-sample mean
-    over ``n`` samples). Tensors are converted with ``.item()``. ``avg`` is 0 before any update.
-    """
-
-    def __init__(self, name: str = "", fmt: str = ":f"):
-        self.name = name
-        self.fmt = fmt
-        self.reset()
-
-    def reset(self) -> None:
-        self.val = 0.0
-        self.avg = 0.0
-        self.sum = 0.0
-        self.count = 0
-
-    def update(self, val, n: int = 1) -> None:
-        if isinstance(val, torch.Tensor):
-            val = val.item()
-        val = float(val)
-        self.val = val
-        self.sum += val * n
-        self.count += n
-        self.avg = self.sum / self.count if self.count else 0.0
-
-    def __str__(self) -> str:
-        fmtstr = "{name} {val" + self.fmt + "} ({avg" + self.fmt + "})"
-        return fmtstr.format(name=self.name, val=self.val, avg=self.avg)
-
-    def __repr__(self) -> str:
-        return f"AverageMeter(name={self.name!r}, val={self.val}, avg={self.avg}, sum={self.sum}, count={self.count})"
 
 
 def _to_numpy(x: ArrayLike) -> np.ndarray:

@@ -3,7 +3,7 @@ import argparse
 import pytest
 import yaml
 
-from shared import config
+from shared import config, run
 
 
 def _parser():
@@ -58,7 +58,7 @@ def test_resolved_config_written_and_reloadable(tmp_path):
     cfg.write_text("lr: 0.5\n")
     args = config.parse_args(_parser(), ["--config", str(cfg), "--name", "cli",
                                          "--output-dir", str(tmp_path / "runs")])
-    run_dir, resume = config.resolve_run_dir(args, "paper")
+    run_dir, resume = run.resolve_run_dir(args, "paper")
     assert resume is None and run_dir.parent == tmp_path / "runs" / "paper" / "exp"
     out = config.save_config(args, run_dir / "config.yaml")
     saved = yaml.safe_load(out.read_text())
@@ -73,5 +73,37 @@ def test_resume_auto_picks_newest_run_with_checkpoint(tmp_path):
     (base / "20260101-000000" / "checkpoint_last.pt").write_bytes(b"x")
     (base / "20260102-000000").mkdir()  # newer but empty: not resumable
     args = config.parse_args(_parser(), ["--output-dir", str(tmp_path / "runs"), "--resume", "auto"])
-    run_dir, ckpt = config.resolve_run_dir(args, "paper")
+    run_dir, ckpt = run.resolve_run_dir(args, "paper")
     assert run_dir == base / "20260101-000000" and ckpt.name == "checkpoint_last.pt"
+
+
+def test_toy_default_without_config_and_data_root(tmp_path):
+    toy = tmp_path / "configs" / "toy.yaml"
+    toy.parent.mkdir()
+    toy.write_text("lr: 0.25\n")
+
+    def parser():
+        p = _parser()
+        p.add_argument("--data-root", default="")
+        p.toy_config = str(toy)
+        return p
+
+    assert config.parse_args(parser(), []).config == str(toy)
+    assert config.parse_args(parser(), []).lr == 0.25
+    assert config.parse_args(parser(), ["--data-root", "/d"]).config is None  # real data: no toy config
+    other = tmp_path / "other.yaml"
+    other.write_text("lr: 0.5\n")
+    assert config.parse_args(parser(), ["--config", str(other)]).lr == 0.5
+
+
+def test_add_runtime_args_names_the_toy_config_and_precision_defaults(tmp_path):
+    train = argparse.ArgumentParser("train")
+    config.add_runtime_args(train, toy_config=tmp_path / "toy.yaml")
+    a = train.parse_args([])
+    assert train.toy_config == str(tmp_path / "toy.yaml")
+    assert a.amp is True and a.eval_amp is False and a.dist_timeout > 10
+    ev = argparse.ArgumentParser("eval")
+    config.add_runtime_args(ev, train=False)
+    b = ev.parse_args([])
+    assert b.amp is False and not hasattr(b, "eval_amp")
+    assert ev.parse_args(["--amp"]).amp is True

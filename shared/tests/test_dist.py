@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
 from shared import dist
+from shared.testing import run_script, torchrun
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,11 +90,8 @@ def test_single_process_fallbacks():
 
 def test_torchrun_two_ranks_only_rank0_writes_log(tmp_path):
     """The same tiny entry script under torchrun: one JSON-lines log, written by rank 0."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--master_port", str(_free_port()), str(ROOT / "shared/tests/tiny_train.py"),
-           "--device", "cpu", "--epochs", "2", "--output-dir", str(tmp_path / "runs")]
-    env = dict(os.environ, OMP_NUM_THREADS="1", SHARED_NO_PROGRESS="1")
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    proc = torchrun(ROOT / "shared/tests/tiny_train.py", "--device", "cpu", "--epochs", "2",
+                    "--output-dir", tmp_path / "runs", cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = list((tmp_path / "runs" / "tiny" / "default").iterdir())
     assert len(runs) == 1, runs  # both ranks agreed on one run folder
@@ -103,3 +102,28 @@ def test_torchrun_two_ranks_only_rank0_writes_log(tmp_path):
     info = json.loads((runs[0] / "run_info.json").read_text())
     assert info["world_size"] == 2 and info["config"]["epochs"] == 2
     assert (runs[0] / "checkpoint_last.pt").is_file()
+
+
+def test_per_process_batch_is_the_global_batch_split():
+    assert dist.per_process_batch(16) == 16  # one process takes the whole global batch
+    with pytest.raises(ValueError, match="must be positive"):
+        dist.per_process_batch(0)
+
+
+def test_global_batch_gives_the_same_steps_whatever_the_process_count(tmp_path):
+    """1 process x 16 and 2 processes x 8: the same optimizer steps per epoch (64 samples / 16)."""
+    one = run_script(ROOT / "shared/tests/tiny_train.py", "--device", "cpu", "--epochs", "2", "--batch-size", "16",
+                     "--output-dir", tmp_path / "one", timeout=300)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = torchrun(ROOT / "shared/tests/tiny_train.py", "--device", "cpu", "--epochs", "2", "--batch-size", "16",
+                   "--output-dir", tmp_path / "two", timeout=300)
+    assert two.returncode == 0, two.stderr[-3000:]
+    steps = []
+    for out in ("one", "two"):
+        run_dir = next((tmp_path / out / "tiny" / "default").iterdir())
+        steps.append([json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()])
+        assert "global batch 16" in (run_dir / "log.txt").read_text()
+    assert steps[0] == steps[1] == [4, 8]
+    bad = torchrun(ROOT / "shared/tests/tiny_train.py", "--device", "cpu", "--epochs", "1", "--batch-size", "9",
+                   "--output-dir", tmp_path / "bad", timeout=300)
+    assert bad.returncode != 0 and "--batch-size 9 is the global batch" in bad.stderr

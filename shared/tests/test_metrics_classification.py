@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from shared.metrics.classification import AverageMeter, accuracy, average_precision, mean_average_precision
+from shared.metrics.classification import accuracy, average_precision, mean_average_precision
 
 
 def test_accuracy_hand_worked():
@@ -51,18 +51,6 @@ def test_accuracy_errors():
         accuracy(torch.zeros(2, 3), torch.tensor([0, 3]))
     with pytest.raises(ValueError):
         accuracy(torch.zeros(2, 3), torch.tensor([0, 1]), topk=(0,))
-
-
-def test_average_meter():
-    m = AverageMeter("loss", ":.2f")
-    assert m.avg == 0.0 and m.count == 0
-    m.update(2.0, n=3)
-    m.update(torch.tensor(4.0))
-    assert (m.val, m.sum, m.count) == (4.0, 10.0, 4)
-    assert m.avg == pytest.approx(2.5)
-    assert str(m) == "loss 4.00 (2.50)"
-    m.reset()
-    assert (m.val, m.avg, m.sum, m.count) == (0.0, 0.0, 0.0, 0)
 
 
 def test_average_precision_hand_worked():

@@ -41,3 +41,23 @@ def test_killed_run_resumes_exactly(tmp_path):
         assert torch.isfinite(ref[k]).all() and torch.equal(ref[k], got[k]), k
     epochs = [line for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(epochs) == 6
+
+
+def test_killed_ddp_run_resumes_exactly_on_both_ranks(tmp_path):
+    """Two gloo ranks, each with its own augmentation and dropout draws: kill after epoch 1, resume;
+    the final parameters equal an uninterrupted two-rank run's (each rank restored its own RNG)."""
+    from shared.testing import torchrun
+
+    base = ["--device", "cpu", "--epochs", "4", "--seed", "3", "--batch-size", "16"]
+    full = torchrun(SCRIPT, *base, "--output-dir", tmp_path / "a", timeout=300)
+    assert full.returncode == 0, full.stderr[-3000:]
+    ref, _ = _final(tmp_path / "a")
+    killed = torchrun(SCRIPT, *base, "--output-dir", tmp_path / "b", "--die-after-epoch", "1", timeout=300)
+    assert killed.returncode != 0
+    resumed = torchrun(SCRIPT, *base, "--output-dir", tmp_path / "b", "--resume", "auto", timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    got, run_dir = _final(tmp_path / "b")
+    state = torch.load(run_dir / "checkpoint_last.pt", weights_only=True)
+    assert len(state["rng"]) == 2 and not torch.equal(state["rng"][0]["torch"], state["rng"][1]["torch"])
+    for k in ref:
+        assert torch.equal(ref[k], got[k]), k

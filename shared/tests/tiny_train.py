@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import signal
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from shared import checkpoint as ckpt_lib
-from shared import config, dist, log
+from shared import config, dist, log, run
 from shared.device import resolve_device
 
 
@@ -23,7 +25,7 @@ def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("tiny_train", add_help=add_help)
     config.add_runtime_args(p)
     p.add_argument("--epochs", type=int, default=6, help="epochs to train")
-    p.add_argument("--batch-size", type=int, default=8, help="batch size per process")
+    p.add_argument("--batch-size", type=int, default=8, help="global batch size (split over processes)")
     p.add_argument("--lr", type=float, default=0.02, help="SGD learning rate")
     p.add_argument("--hidden", type=int, default=16, help="hidden width")
     p.add_argument("--die-after-epoch", type=int, default=-1, help="SIGKILL after this epoch (tests)")
@@ -32,8 +34,8 @@ def get_args_parser(add_help=True):
 
 def main(args):
     device = resolve_device(args.device)
-    dist.init_distributed(device)
-    run_dir, resume_from = config.resolve_run_dir(args, "tiny")
+    dist.init_distributed(device, args.dist_timeout)
+    run_dir, resume_from = run.resolve_run_dir(args, "tiny")
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")
     log.run_info(args, run_dir)
@@ -44,7 +46,7 @@ def main(args):
     y = (x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(64, generator=g)).unsqueeze(1)
     data = TensorDataset(x, y)
     sampler = dist.build_sampler(data, shuffle=True, seed=args.seed)
-    loader = DataLoader(data, batch_size=args.batch_size, sampler=sampler, num_workers=0)
+    loader = DataLoader(data, batch_size=dist.per_process_batch(args.batch_size), sampler=sampler, num_workers=0)
 
     model = torch.nn.Sequential(torch.nn.Linear(4, args.hidden), torch.nn.Dropout(0.1),
                                 torch.nn.ReLU(), torch.nn.Linear(args.hidden, 1))
@@ -61,6 +63,9 @@ def main(args):
         model.train()
         meters = log.MetricLogger()
         for xb, yb in meters.log_every(loader, 4, header=f"epoch {epoch}"):
+            # per-rank "augmentation" from all three generators: a resume that restored rank 0's
+            # RNG on every rank would change rank 1's draws, hence the averaged gradients
+            xb = xb * (1 + 0.1 * random.random()) + 0.05 * float(np.random.randn()) + 0.05 * torch.randn_like(xb)
             loss = torch.nn.functional.mse_loss(model(xb.to(device)), yb.to(device))
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite loss {loss.item()} at epoch {epoch}, step {step}")

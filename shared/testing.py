@@ -1,0 +1,38 @@
+"""Helpers for the packages' tests: launching an entry script under torchrun on CPU.
+
+`torchrun --standalone` lets the rendezvous bind a free port itself, so two test processes never
+race for a port picked in advance (picking a "free" port and passing it to torchrun fails under
+load when another job takes it in between).
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+__all__ = ["torchrun", "run_script", "subprocess_env"]
+
+
+def subprocess_env(**extra) -> dict:
+    """The environment of a test subprocess: one thread per process, no progress bars."""
+    return dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", SHARED_NO_PROGRESS="1",
+                **{k: str(v) for k, v in extra.items()})
+
+
+def torchrun(script: str | os.PathLike, *args: str, nproc: int = 2, cwd=None, timeout: float = 600,
+             env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `script args...` under `torchrun --standalone --nproc_per_node nproc` and return the
+    completed process (stdout/stderr captured as text); the caller asserts on `returncode`."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+           str(script), *map(str, args)]
+    return subprocess.run(cmd, cwd=str(cwd) if cwd else None, env=env or subprocess_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_script(script: str | os.PathLike, *args: str, cwd=None, timeout: float = 600,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python script args...` in a fresh process (a kill-and-resume test needs one)."""
+    cmd = [sys.executable, str(Path(script)), *map(str, args)]
+    return subprocess.run(cmd, cwd=str(cwd) if cwd else None, env=env or subprocess_env(), capture_output=True,
+                          text=True, timeout=timeout)
