@@ -25,7 +25,7 @@ endif
 PAPER_FLAGS = $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy.yaml)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test bench clean
+.PHONY: help setup test lint bench clean
 
 help: ## print this help
 	@echo "usage: make <target> [DATA=path] [CONFIG=file.yaml] [NPROC=n] [ARGS='...']"
@@ -36,6 +36,7 @@ help: ## print this help
 		printf "  %-24s %s\n" "$$p-train" "train $$p (toy data unless DATA=)"; \
 		printf "  %-24s %s\n" "$$p-eval" "evaluate $$p's latest run in the official protocol"; \
 		printf "  %-24s %s\n" "$$p-table" "print $$p's paper table beside our results"; \
+		if [ -f $$p/claims.py ]; then printf "  %-24s %s\n" "$$p-claims" "measure $$p's central claim over 3 seeds -> results/reproduced.json"; fi; \
 	done
 
 $(STAMP): pyproject.toml $(wildcard */__init__.py)
@@ -49,6 +50,9 @@ setup: $(STAMP) ## create .venv and install the repository editable with its tes
 test: $(STAMP) ## run every package's tests (CPU)
 	OMP_NUM_THREADS=1 SHARED_NO_PROGRESS=1 $(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
+lint: $(STAMP) ## ruff (pinned in the test extras; configured in pyproject.toml)
+	$(abspath $(VENV))/bin/ruff check .
+
 bench: $(STAMP) ## run every benchmark (prints ratios against in-run baselines)
 	@set -e; for f in $$(ls shared/bench/bench_*.py */bench/bench_*.py 2>/dev/null | sort -u); do \
 		echo "== $$f"; $(PY) $$f --quick; done
@@ -58,15 +62,17 @@ clean: ## remove runs, toy data and caches (keeps .venv)
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 define PAPER_RULES
-.PHONY: $(1)-data $(1)-train $(1)-eval $(1)-table
+.PHONY: $(1)-data $(1)-train $(1)-eval $(1)-table $(1)-claims
 $(1)-data: $(STAMP)
 	cd $(1) && $(PY) toy.py $(ARGS)
 $(1)-train: $(STAMP)
 	cd $(1) && $(LAUNCH) train.py $(PAPER_FLAGS)
 $(1)-eval: $(STAMP)
-	cd $(1) && $(PY) eval.py $(PAPER_FLAGS)
+	cd $(1) && $(LAUNCH) eval.py $(PAPER_FLAGS)
 $(1)-table: $(STAMP)
 	cd $(1) && $(PY) table.py $(ARGS)
+$(1)-claims: $(STAMP)
+	cd $(1) && $(PY) claims.py $(ARGS)
 endef
 $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
 
