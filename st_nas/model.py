@@ -69,8 +69,12 @@ class _Skeleton(nn.Module):
         k, e = parse_op(op)
         return MBConv(cin, cout, k, e, self.skeleton.strides[s]) if i == 0 else MBConv(cout, cout, k, e, 1)
 
-    def _init_weights(self) -> None:
-        """MobileNetV2's initialisation (torchvision)."""
+    def _init_weights(self, zero_init_residual: bool) -> None:
+        """MobileNetV2's initialisation (torchvision); with `zero_init_residual` the last BN scale
+        of every residual op starts at zero (Goyal et al. 2017; timm's MBConv blocks), so each
+        residual edge starts as the identity. In a supernet this keeps the randomly drawn ops from
+        swamping the input signal at the start of training (the loss sits at chance for hundreds
+        of steps otherwise, on the toy data)."""
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
@@ -80,6 +84,10 @@ class _Skeleton(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, MBConv) and m.residual:
+                    nn.init.zeros_(m.conv[-1][1].weight)
 
     def _classify(self, x: torch.Tensor) -> torch.Tensor:
         x = self.head(x)
@@ -90,7 +98,7 @@ class _Skeleton(nn.Module):
 class Supernet(_Skeleton):
     """All architectures of the space on shared weights: `stages[s].edges["i_j"][op]`."""
 
-    def __init__(self, sk: Skeleton):
+    def __init__(self, sk: Skeleton, zero_init_residual: bool = True):
         super().__init__(sk, dropout=0.0)  # SPOS trains the supernet without dropout
         self.op_index = {op: k for k, op in enumerate(sk.ops)}
         self.stages = nn.ModuleList()
@@ -99,7 +107,7 @@ class Supernet(_Skeleton):
             stage.edges = nn.ModuleDict({f"{i}_{j}": nn.ModuleList(self._edge_module(s, i, op) for op in sk.ops)
                                          for i, j in block_edges(n)})
             self.stages.append(stage)
-        self._init_weights()
+        self._init_weights(zero_init_residual)
 
     def path(self, s: int, block) -> list:
         edges = self.stages[s].edges
@@ -115,7 +123,7 @@ class Supernet(_Skeleton):
 class ChildNet(_Skeleton):
     """One architecture as a plain network: `stages[s].edges["i_j"]` is the op of that edge."""
 
-    def __init__(self, sk: Skeleton, arch, dropout: float = 0.0):
+    def __init__(self, sk: Skeleton, arch, dropout: float = 0.0, zero_init_residual: bool = True):
         super().__init__(sk, dropout)
         self.arch = tuple(tuple(tuple(e) for e in block) for block in arch)
         self.stages = nn.ModuleList()
@@ -123,7 +131,7 @@ class ChildNet(_Skeleton):
             stage = nn.Module()
             stage.edges = nn.ModuleDict({f"{i}_{j}": self._edge_module(s, i, op) for i, j, op in block})
             self.stages.append(stage)
-        self._init_weights()
+        self._init_weights(zero_init_residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.first(self.stem(x))

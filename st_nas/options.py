@@ -49,6 +49,8 @@ def add_space_args(p: argparse.ArgumentParser) -> None:
                    help="nodes per stage block (MobileNetV2 depth + 1: the chain is MobileNetV2's stage)")
     g.add_argument("--ops", nargs="+", default=list(OPS), help="ops an edge may carry (k<kernel>e<expansion>)")
     g.add_argument("--last-width", type=int, default=1280, help="width of the final 1x1 conv")
+    g.add_argument("--zero-init-residual", action=argparse.BooleanOptionalAction, default=True,
+                   help="start every residual op as the identity (last BN scale 0)")
 
 
 def add_optim_args(p: argparse.ArgumentParser) -> None:

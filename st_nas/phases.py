@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from shared import checkpoint as ckpt_lib
 from shared import dist, log
 from shared.device import use_amp
-from st_nas.data import (ImageList, eval_transform, held_out_split, make_loader, shard, train_transform)
+from st_nas.data import ImageList, eval_transform, held_out_split, make_loader, shard, train_transform
 from st_nas.engine import linear_lr, param_groups, rank_agreement, train_epoch
 from st_nas.sgld import SGLD
 from st_nas.space import sample_arch

@@ -140,7 +140,7 @@ def main(args):
     if dist.is_main():
         _write_json(run_dir / "classes.json", splits["classes"])
     torch.manual_seed(args.seed)  # the same initial supernet on every rank
-    model = Supernet(skeleton).to(device)
+    model = Supernet(skeleton, args.zero_init_residual).to(device)
     dist.seed_everything(args.seed)
     writer = log.JsonlWriter(run_dir / "metrics.jsonl")
 

@@ -18,6 +18,7 @@ Its JSON form is `{"stages": [{"nodes": N, "edges": [[i, j, op], ...]}, ...]}`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -34,6 +35,7 @@ OPS = ("k3e3", "k3e6", "k5e3", "k5e6", "k7e3", "k7e6")
 _OP_RE = re.compile(r"k(\d+)e(\d+)")
 
 
+@functools.cache
 def parse_op(name: str) -> tuple[int, int]:
     """`k5e6` -> (kernel 5, expansion 6)."""
     m = _OP_RE.fullmatch(str(name))

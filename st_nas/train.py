@@ -62,7 +62,7 @@ def retrain(args, record: dict, run_dir: Path, device, splits: dict, resume_from
     if skeleton.num_classes != len(splits["classes"]):
         raise ValueError(f"the architecture has {skeleton.num_classes} classes, the data {len(splits['classes'])}")
     torch.manual_seed(args.seed)  # the same initial weights on every rank
-    net = ChildNet(skeleton, arch, dropout=args.dropout).to(device)
+    net = ChildNet(skeleton, arch, dropout=args.dropout, zero_init_residual=args.zero_init_residual).to(device)
     dist.seed_everything(args.seed)
     model = dist.wrap_model(net, device, sync_bn=args.sync_bn)
     folder, files = splits["train"]

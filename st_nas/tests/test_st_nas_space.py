@@ -9,8 +9,21 @@ import torch
 from shared.metrics.flops import count_madds
 from st_nas.evolution import Evolution, from_genes, to_genes
 from st_nas.model import ChildNet
-from st_nas.space import (OPS, Skeleton, arch_madds, arch_to_json, block_edges, chain_arch, check_block, count_block,
-                          count_space, is_valid_block, read_arch_file, sample_arch, sample_within)
+from st_nas.space import (
+    OPS,
+    Skeleton,
+    arch_madds,
+    arch_to_json,
+    block_edges,
+    chain_arch,
+    check_block,
+    count_block,
+    count_space,
+    is_valid_block,
+    read_arch_file,
+    sample_arch,
+    sample_within,
+)
 
 TOY = Skeleton(input_size=32, num_classes=10, stem_width=16, stem_stride=2, first_width=8, widths=(16, 24, 32, 48, 64, 96),
                strides=(2, 2, 1, 2, 1, 1), nodes=(3, 3, 4, 3, 3, 2), last_width=256)
