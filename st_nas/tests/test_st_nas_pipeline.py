@@ -19,16 +19,17 @@ from st_nas.space import Skeleton, arch_from_json, arch_madds, count_space, is_v
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "st_nas" / "configs" / "toy.yaml"
-# a smaller and faster version of the toy run (tests stay within seconds)
-FAST = ["--toy-train-per-class", "60", "--toy-val-per-class", "20", "--batch-size", "32", "--search-val-per-class", "10",
-        "--calib-images", "64", "--snapshots", "2", "--population", "6", "--topk", "3", "--generations", "2",
-        "--mutations", "3", "--crossovers", "3"]
+# a smaller and faster version of the toy run (24 px, fewer images, epochs and candidates)
+FAST = ["--toy-train-per-class", "100", "--toy-val-per-class", "20", "--search-val-per-class", "10",
+        "--calib-images", "64", "--input-size", "24", "--madds-limit", "3.5", "--supernet-epochs", "3",
+        "--sgld-epochs", "1", "--snapshots", "2", "--population", "6", "--topk", "3", "--generations", "2",
+        "--mutations", "3", "--crossovers", "3", "--retrain-epochs", "10", "--val-every", "0"]
 
 
 @pytest.fixture(scope="module")
 def toy_root(tmp_path_factory):
     from st_nas.toy import make_toy_dataset
-    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "st_nas", train_per_class=60, val_per_class=20)
+    return make_toy_dataset(tmp_path_factory.mktemp("toy") / "st_nas", train_per_class=100, val_per_class=20)
 
 
 def _args(parser, out, root, *extra):
@@ -49,8 +50,8 @@ def test_search_writes_a_valid_architecture_and_retrains_it(searched):
     _, run_dir, res, args = searched
     arch = json.loads((run_dir / "arch.json").read_text())
     sk = Skeleton.from_dict(arch["skeleton"])
-    assert arch["madds"] == arch_madds(sk, arch_from_json(arch["stages"], sk)) <= arch["madds_limit"] == 10_000_000
-    assert arch["space_size"] == count_space(sk) and arch["input_size"] == 32 and arch["num_classes"] == 10
+    assert arch["madds"] == arch_madds(sk, arch_from_json(arch["stages"], sk)) <= arch["madds_limit"] == 3_500_000
+    assert arch["space_size"] == count_space(sk) and arch["input_size"] == 24 and arch["num_classes"] == 10
     assert arch["proxy"] == res["proxy"] and res["search_val_images"] == 100
     assert res["top1"] >= 40.0, res  # chance: 10 %
     assert res["val_images"] == 200 and res["madds"] == arch["madds"]
@@ -58,7 +59,7 @@ def test_search_writes_a_valid_architecture_and_retrains_it(searched):
     assert {r["generation"] for r in rows} == {0, 1, 2} and len(rows) == len({json.dumps(r["arch"]) for r in rows})
     for r in rows:  # every evaluated architecture is a valid DAG within the limit
         a = arch_from_json(r["arch"], sk)
-        assert all(is_valid_block(n, b) for n, b in zip(sk.nodes, a)) and r["madds"] == arch_madds(sk, a) <= 10_000_000
+        assert all(is_valid_block(n, b) for n, b in zip(sk.nodes, a)) and r["madds"] == arch_madds(sk, a) <= 3_500_000
     assert max(r["proxy"] for r in rows) == arch["proxy"]
     assert json.loads((run_dir / "classes.json").read_text()) == sorted(json.loads((run_dir / "classes.json").read_text()))
     phases = [json.loads(x).get("phase") for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -77,7 +78,7 @@ def test_best_proxy_beats_random_architectures(searched, toy_root):
     ev = ProxyEvaluator(Supernet(sk), sorted((run_dir / "snapshots").glob("theta_*.pt")), data.calib, data.search_val,
                         "cpu")
     g = torch.Generator().manual_seed(123)
-    rand = ev([sample_within(sk, g, 0, 10e6) for _ in range(20)])
+    rand = ev([sample_within(sk, g, 0, 3.5e6) for _ in range(20)])
     assert res["proxy"] >= np.percentile(rand, 90), (res["proxy"], sorted(rand))
 
 
@@ -98,7 +99,7 @@ def test_no_search_yet_names_the_make_target(tmp_path, toy_root):
 
 def test_no_arguments_means_the_toy_config():
     args = config.parse_args(search.get_args_parser(), [])
-    assert args.config == str(TOY) and args.then_retrain and args.madds_limit == 10.0
+    assert args.config == str(TOY) and args.then_retrain and args.madds_limit == 6.0
 
 
 def test_bad_inputs_fail_before_any_work(tmp_path, toy_root):

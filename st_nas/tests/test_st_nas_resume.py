@@ -16,7 +16,7 @@ TOY = ROOT / "st_nas" / "configs" / "toy.yaml"
 TINY = ["--toy-train-per-class", "24", "--toy-val-per-class", "4", "--batch-size", "32", "--search-val-per-class", "4",
         "--calib-images", "32", "--supernet-epochs", "1", "--sgld-epochs", "2", "--snapshots", "3", "--population", "3",
         "--topk", "2", "--generations", "1", "--mutations", "2", "--crossovers", "1", "--no-then-retrain",
-        "--temperature", "50"]
+        "--temperature", "50", "--input-size", "16", "--madds-limit", "3"]
 
 
 @pytest.fixture(scope="module")
