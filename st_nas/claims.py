@@ -1,13 +1,15 @@
 """`make st_nas-claims`: the paper's central comparison on the toy data over 3 supernet seeds,
 recorded in results/reproduced.json (with the toy search's row), not a test: it trains the
-stand-alone networks and three supernets, so it takes a while (about half an hour of one CPU core).
+stand-alone networks and three supernets, so it takes a while (by default the smaller toy setting
+`st_nas.ranking.QUICK`, 8 architectures: about ten minutes of one CPU core; `--full`: the toy
+config as it is, 10 architectures, over half an hour).
 
 Claims (ST-NAS §3.2, abstract): the SGLD-sampled, averaged proxy (sgld_avg) ranks architectures
 closer to their stand-alone accuracy than the last weights of a noise-free supernet (sgd_last) and
 than temporal averaging of noise-free snapshots (sgd_avg), measured by Kendall τ per supernet seed;
 and it is more stable across supernet seeds (τ between the proxies of two seeds, per seed pair).
 
-    python claims.py [--seeds 0 1 2] [--archs 10] [--standalone-epochs 20] [--search-run RUN_DIR]
+    python claims.py [--seeds 0 1 2] [--archs 8] [--full] [--search-run RUN_DIR]
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from pathlib import Path
 
 from shared import results
 from shared.config import default_output_dir
-from st_nas.ranking import VARIANTS, measure, toy_args
+from st_nas.ranking import QUICK, VARIANTS, measure, toy_args
 
 HERE = Path(__file__).resolve().parent
 COMMAND = "make st_nas-claims"
@@ -29,8 +31,8 @@ TAU = "Kendall τ (proxy vs stand-alone top-1)"
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("st_nas claims", add_help=add_help)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="supernet seeds")
-    p.add_argument("--archs", type=int, default=10, help="architectures trained stand-alone")
-    p.add_argument("--standalone-epochs", type=int, default=None, help="default: the toy config's retrain epochs")
+    p.add_argument("--archs", type=int, default=8, help="architectures trained stand-alone")
+    p.add_argument("--full", action="store_true", help="the toy config as it is, not the smaller setting QUICK")
     p.add_argument("--out-dir", default=str(Path(default_output_dir()) / "st_nas" / "claims"), help="work folder")
     p.add_argument("--search-run", default="", help="take the toy row from this search run folder instead of "
                    "running `python search.py` (the toy default) once more")
@@ -38,8 +40,8 @@ def get_args_parser(add_help=True):
     return p
 
 
-def claims_from(r: dict) -> list[dict]:
-    common = {"seeds": r["seeds"], "command": COMMAND, "data": "toy", "config": "configs/toy.yaml"}
+def claims_from(r: dict, command: str = COMMAND) -> list[dict]:
+    common = {"seeds": r["seeds"], "command": command, "data": "toy", "config": "configs/toy.yaml"}
     arms = {v: r["kendall_tau_per_seed"][v] for v in VARIANTS}
     note = f"{len(r['archs'])} architectures, stand-alone top-1 from {len(r['standalone_seeds'])} seed(s)"
     out = [results.claim("st_nas_sgld_vs_last", "SGLD-averaged proxy ranks better than the last weights", TAU,
@@ -51,7 +53,7 @@ def claims_from(r: dict) -> list[dict]:
         out.append(results.claim("st_nas_stability", "SGLD-averaged proxy is more stable across supernet seeds",
                                  "Kendall τ between two supernet seeds' proxies",
                                  {v: r["stability_tau_per_pair"][v] for v in VARIANTS}, "sgld_avg", "sgd_last",
-                                 seeds=pairs, command=COMMAND, data="toy", config="configs/toy.yaml", note=note))
+                                 seeds=pairs, command=command, data="toy", config="configs/toy.yaml", note=note))
     return out
 
 
@@ -71,11 +73,12 @@ def toy_row(search_run: str, extra: list[str]) -> dict:
 
 
 def main(args):
-    extra = shlex.split(args.set)
-    if args.standalone_epochs:
-        extra += ["--retrain-epochs", str(args.standalone_epochs)]
-    r = measure(toy_args(extra), Path(args.out_dir), archs=args.archs, seeds=tuple(args.seeds))
-    claims = claims_from(r)
+    out = Path(args.out_dir)
+    extra = ([] if args.full else ["--toy-root", str(out / "toy"), *QUICK]) + shlex.split(args.set)
+    r = measure(toy_args(extra), out / "ranking", archs=args.archs, seeds=tuple(args.seeds))
+    flags = " ".join(shlex.quote(a) for a in ["--archs", str(args.archs), "--seeds", *map(str, args.seeds)]
+                     + (["--full"] if args.full else []) + (["--set", args.set] if args.set else []))
+    claims = claims_from(r, f"{COMMAND} ARGS='{flags}'")
     row = toy_row(args.search_run, shlex.split(args.set))
     data = results.update_reproduced(HERE / "results" / "reproduced.json", rows=[row], claims=claims)
     for c in claims:

@@ -32,10 +32,14 @@ from st_nas.phases import SearchData, train_supernet
 from st_nas.proxy import ProxyEvaluator
 from st_nas.space import Skeleton, arch_madds, arch_to_json, sample_within
 
-__all__ = ["VARIANTS", "pick_architectures", "standalone", "supernet_proxies", "measure", "toy_args"]
+__all__ = ["VARIANTS", "QUICK", "pick_architectures", "standalone", "supernet_proxies", "measure", "toy_args"]
 
 logger = logging.getLogger("st_nas")
 VARIANTS = ("sgld_avg", "sgd_last", "sgd_avg")
+# the measurement's smaller toy setting (bench_proxy --quick, claims.py's default): 1,300 training
+# images, 10 + 3 supernet epochs, 3 samples, 8 stand-alone epochs; its own toy folder (other sizes)
+QUICK = ["--toy-train-per-class", "130", "--toy-val-per-class", "30", "--supernet-epochs", "10", "--sgld-epochs", "3",
+         "--snapshots", "3", "--retrain-epochs", "8", "--search-val-per-class", "15"]
 
 
 def toy_args(overrides: list[str] | None = None):

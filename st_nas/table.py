@@ -38,7 +38,7 @@ def plot(out: Path) -> Path:
             target.plot(m["MAdds (M)"], m["top-1"], "*", ms=12, color="C3")
             target.annotate(r["method"], (m["MAdds (M)"], m["top-1"]), fontsize=7, color="C3")
     ax.set(xlabel="MAdds (M, 224 px)", ylabel="ImageNet top-1 (%)", title="ImageNet")
-    toy.set(xlabel="MAdds (M, 16 px)", ylabel="toy val top-1 (%)", title="toy data (ours)")
+    toy.set(xlabel="MAdds (M, 32 px)", ylabel="toy val top-1 (%)", title="toy data (ours)")
     for a in (ax, toy):
         a.grid(alpha=0.3)
     fig.tight_layout()

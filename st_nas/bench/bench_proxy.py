@@ -16,10 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from st_nas.ranking import VARIANTS, measure, toy_args
-
-QUICK = ["--toy-train-per-class", "130", "--toy-val-per-class", "30", "--supernet-epochs", "10", "--sgld-epochs", "3",
-         "--snapshots", "3", "--retrain-epochs", "8", "--search-val-per-class", "15"]
+from st_nas.ranking import QUICK, VARIANTS, measure, toy_args
 
 
 def get_args_parser(add_help=True):
