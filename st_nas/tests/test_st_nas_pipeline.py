@@ -115,3 +115,17 @@ def test_bad_inputs_fail_before_any_work(tmp_path, toy_root):
     bad.write_text(json.dumps({"stages": [{"nodes": 3, "edges": [[0, 2, "k3e3"]]}], "skeleton": {}}))
     with pytest.raises(ValueError, match=str(bad)):
         train.main(_args(train.get_args_parser(), tmp_path, toy_root, "--arch", str(bad)))
+
+
+@pytest.mark.slow
+def test_train_and_eval_scripts_on_the_searched_architecture(searched, toy_root, tmp_path):
+    """train.py retrains the search's arch.json (one epoch here) into its own run folder, and
+    eval.py --checkpoint evaluates that checkpoint to the same figures."""
+    out, run_dir, _, _ = searched
+    tr_dir, res = train.main(_args(train.get_args_parser(), tmp_path, toy_root, "--arch", str(run_dir / "arch.json"),
+                                   "--retrain-epochs", "1"))
+    assert tr_dir.parent == tmp_path / "st_nas" / "toy-retrain" and res["val_images"] == 200
+    assert json.loads((tr_dir / "results.json").read_text())["top1"] == res["top1"]
+    again = st_eval.main(_args(st_eval.get_args_parser(), tmp_path, toy_root, "--checkpoint",
+                               str(tr_dir / "checkpoint_last.pt")))
+    assert again["top1"] == pytest.approx(res["top1"]) and again["images"] == 200
