@@ -1,0 +1,135 @@
+"""The COCO detector: torchvision's Faster R-CNN with an FPN on a TopoNet's stage outputs.
+
+`build_detector(backbone, num_classes)`: torchvision's `BackboneWithFPN` takes the last stage at
+each stride (the four deepest strides, as ResNet's layer1..4), the stem and the first stages are
+frozen (`trainable_stages`, torchvision's `trainable_layers` = 3), and every BatchNorm becomes a
+`FrozenBatchNorm2d` (torchvision's recipe; `freeze_bn=False` keeps trainable BN for a backbone
+trained from scratch, as on the toy data). RPN, RoI heads and box coder are torchvision's, with the
+repository's precision rule: anchors, box decoding, proposal selection (top-k, NMS) and the final
+per-class NMS run in fp32 even inside a bf16 autocast region (under autocast torchvision builds the
+anchors in the features' dtype, and bf16 snaps coordinates above 256 px to multiples of 2 or more).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection._utils import BoxCoder
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.backbone_utils import BackboneWithFPN
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork
+from torchvision.ops.misc import FrozenBatchNorm2d
+
+from shared.device import fp32
+from topo_connectivity.model import TopoNet
+
+__all__ = ["FP32AnchorGenerator", "FP32BoxCoder", "FP32RPN", "FP32RoIHeads", "freeze_batchnorm", "fpn_layers",
+           "build_detector"]
+
+
+class FP32AnchorGenerator(AnchorGenerator):
+    """Anchors in fp32 whatever the features' dtype (only their shapes are read)."""
+
+    def forward(self, image_list, feature_maps):
+        shapes = [torch.zeros((), dtype=torch.float32, device=f.device).expand(f.shape) for f in feature_maps]
+        return super().forward(image_list, shapes)
+
+
+class FP32BoxCoder(BoxCoder):
+    """torchvision's BoxCoder; decoding leaves autocast and works on fp32 inputs."""
+
+    def decode(self, rel_codes, boxes):
+        with fp32(rel_codes.device):
+            return super().decode(rel_codes.float(), [b.float() for b in boxes])
+
+
+class FP32RPN(RegionProposalNetwork):
+    """torchvision's RPN with proposal selection (sigmoid, top-k, clipping, NMS) in fp32."""
+
+    @classmethod
+    def from_rpn(cls, rpn: RegionProposalNetwork) -> "FP32RPN":
+        new = cls(rpn.anchor_generator, rpn.head, rpn.proposal_matcher.high_threshold,
+                  rpn.proposal_matcher.low_threshold, rpn.fg_bg_sampler.batch_size_per_image,
+                  rpn.fg_bg_sampler.positive_fraction, dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n),
+                  rpn.nms_thresh, rpn.score_thresh)
+        new.box_coder = FP32BoxCoder(rpn.box_coder.weights)
+        return new
+
+    def filter_proposals(self, proposals, objectness, image_shapes, num_anchors_per_level):
+        with fp32(objectness.device):
+            return super().filter_proposals(proposals.float(), objectness.float(), image_shapes, num_anchors_per_level)
+
+
+class FP32RoIHeads(RoIHeads):
+    """torchvision's RoI heads with the detections' decoding, scoring and NMS in fp32."""
+
+    @classmethod
+    def from_roi_heads(cls, rh: RoIHeads) -> "FP32RoIHeads":
+        new = cls(rh.box_roi_pool, rh.box_head, rh.box_predictor, rh.proposal_matcher.high_threshold,
+                  rh.proposal_matcher.low_threshold, rh.fg_bg_sampler.batch_size_per_image,
+                  rh.fg_bg_sampler.positive_fraction, rh.box_coder.weights, rh.score_thresh, rh.nms_thresh,
+                  rh.detections_per_img)
+        new.box_coder = FP32BoxCoder(rh.box_coder.weights)
+        return new
+
+    def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
+        with fp32(class_logits.device):
+            return super().postprocess_detections(class_logits.float(), box_regression.float(),
+                                                  [p.float() for p in proposals], image_shapes)
+
+
+def freeze_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm2d by a FrozenBatchNorm2d holding its statistics and affine terms."""
+    for name, child in list(module.named_children()):
+        if isinstance(child, nn.BatchNorm2d):
+            frozen = FrozenBatchNorm2d(child.num_features, eps=child.eps)
+            frozen.weight.copy_(child.weight.detach())
+            frozen.bias.copy_(child.bias.detach())
+            frozen.running_mean.copy_(child.running_mean)
+            frozen.running_var.copy_(child.running_var)
+            setattr(module, name, frozen)
+        else:
+            freeze_batchnorm(child)
+    return module
+
+
+def fpn_layers(backbone: TopoNet, levels: int = 4) -> list[str]:
+    """The last stage at each output stride, the `levels` deepest ones."""
+    last = {}
+    for name, info in zip(backbone.stage_names, backbone.stage_info):
+        last[info["stride"]] = name
+    return [last[s] for s in sorted(last)][-levels:]
+
+
+def build_detector(backbone: TopoNet, num_classes: int, *, trainable_stages: int = 3, freeze_bn: bool = True,
+                   fpn_channels: int = 256, min_size=800, max_size: int = 1333, anchor_sizes=(32, 64, 128, 256, 512),
+                   rpn_pre_nms_top_n_train: int = 2000, rpn_post_nms_top_n_train: int = 2000,
+                   rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000,
+                   box_batch_size_per_image: int = 512, box_detections_per_img: int = 100,
+                   box_score_thresh: float = 0.05) -> FasterRCNN:
+    """Faster R-CNN + FPN on `backbone`'s stage outputs; `num_classes` without the background.
+    `anchor_sizes`: one size per FPN level (the returned stages plus the pooled level)."""
+    layers = fpn_layers(backbone)
+    if len(anchor_sizes) != len(layers) + 1:
+        raise ValueError(f"{len(anchor_sizes)} anchor sizes for {len(layers) + 1} FPN levels ({layers} + pool)")
+    if freeze_bn:
+        freeze_batchnorm(backbone)
+    names = ["stem"] + backbone.stage_names
+    trainable = set(backbone.stage_names[::-1][:trainable_stages]) if trainable_stages > 0 else set()
+    for name in names:
+        for p in getattr(backbone, name).parameters():
+            p.requires_grad_(name in trainable)
+    channels = {n: i["channels"] for n, i in zip(backbone.stage_names, backbone.stage_info)}
+    body = BackboneWithFPN(backbone, {n: str(k) for k, n in enumerate(layers)}, [channels[n] for n in layers],
+                           fpn_channels)
+    anchors = FP32AnchorGenerator(tuple((int(s),) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
+    sizes = (int(min_size),) if isinstance(min_size, (int, float)) else tuple(int(s) for s in min_size)
+    model = FasterRCNN(body, num_classes=num_classes + 1, min_size=sizes, max_size=int(max_size),
+                       rpn_anchor_generator=anchors, rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
+                       rpn_post_nms_top_n_train=rpn_post_nms_top_n_train, rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
+                       rpn_post_nms_top_n_test=rpn_post_nms_top_n_test, box_batch_size_per_image=box_batch_size_per_image,
+                       box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh)
+    model.rpn = FP32RPN.from_rpn(model.rpn)
+    model.roi_heads = FP32RoIHeads.from_roi_heads(model.roi_heads)
+    return model
