@@ -86,7 +86,7 @@ class TopoStage(nn.Module):
         for i, j in sorted(inner, reverse=True):
             if j in alive:
                 alive.add(i)
-        idx = [e for e in idx if current[e][0] in alive]
+        idx = [e for e in idx if current[e][0] in alive and (current[e][1] in alive or current[e][1] == self.n)]
         has_in = {current[e][1] for e in idx if current[e][1] < self.n}
         orphans = sorted(j for j in alive if j > 0 and j not in has_in)
         if orphans or not outputs:
