@@ -121,6 +121,8 @@ class ImageFolderDataset(Dataset):
         path = self.path(index)
         try:
             with Image.open(path) as im:
+                if im.mode == "P" and "transparency" in im.info:
+                    im = im.convert("RGBA")  # PIL's advice for palettes with a transparent colour
                 return im.convert("RGB")  # gray, CMYK, palette, RGBA -> RGB
         except (OSError, ValueError, Image.DecompressionBombError) as e:
             log.warning("skipping undecodable image %s (%s)", path, e)
