@@ -41,7 +41,7 @@ def default_trainable(wiring: str) -> bool:
 
 
 # ---------------------------------------------------------------------- families
-def _preact_resnet(num_classes, graph_fn, trainable, block, layers):
+def _preact_resnet(num_classes, graph_fn, trainable, param, block, layers):
     stem = nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(inplace=True),
                          nn.MaxPool2d(3, 2, 1))
     stages, info, inplanes, stride_total = [], [], 64, 4
@@ -49,7 +49,7 @@ def _preact_resnet(num_classes, graph_fn, trainable, block, layers):
         stride = 1 if k == 0 else 2
         out = planes * block.expansion
         nodes = [block(inplanes, planes, stride, shortcut=True)] + [block(out, planes) for _ in range(m - 1)]
-        stages.append(TopoStage(nodes, graph_fn(k, m), trainable))
+        stages.append(TopoStage(nodes, graph_fn(k, m), trainable, param))
         stride_total *= stride
         info.append({"channels": out, "stride": stride_total})
         inplanes = out
@@ -60,7 +60,7 @@ def _preact_resnet(num_classes, graph_fn, trainable, block, layers):
     return model
 
 
-def _toponet(num_classes, graph_fn, trainable, channels=78, nodes=(16, 32, 32), stem_strides=(2, 2),
+def _toponet(num_classes, graph_fn, trainable, param, channels=78, nodes=(16, 32, 32), stem_strides=(2, 2),
              head_channels=1280):
     c = int(channels)
     s1, s2 = (int(s) for s in stem_strides)
@@ -70,7 +70,7 @@ def _toponet(num_classes, graph_fn, trainable, channels=78, nodes=(16, 32, 32), 
     for k, n in enumerate(nodes):
         cout = c * 2 ** k
         node_list = [SepConvNode(cin, cout, 2)] + [SepConvNode(cout, cout) for _ in range(int(n) - 1)]
-        stages.append(TopoStage(node_list, graph_fn(k, int(n)), trainable))
+        stages.append(TopoStage(node_list, graph_fn(k, int(n)), trainable, param))
         stride_total *= 2
         info.append({"channels": cout, "stride": stride_total})
         cin = cout
@@ -94,44 +94,44 @@ def _mobilenet_stages(tv_model):
     return groups
 
 
-def _from_mobilenet(tv_model, graph_fn, trainable):
+def _from_mobilenet(tv_model, graph_fn, trainable, param="raw"):
     tv_model = copy.deepcopy(tv_model)
     stem = tv_model.features[0]
     stages, info, stride_total = [], [], 2
     for k, blocks in enumerate(_mobilenet_stages(tv_model)):
         nodes = [blocks[0]] + [b.conv for b in blocks[1:]]  # inner nodes: the residual branch only
-        stages.append(TopoStage(nodes, graph_fn(k, len(blocks)), trainable))
+        stages.append(TopoStage(nodes, graph_fn(k, len(blocks)), trainable, param))
         stride_total *= blocks[0].stride
         info.append({"channels": blocks[0].out_channels, "stride": stride_total})
     head = nn.Sequential(tv_model.features[-1], nn.AdaptiveAvgPool2d(1), nn.Flatten(1), *tv_model.classifier)
     return TopoNet(stem, stages, head, {}, info)
 
 
-def _family(name, num_classes, graph_fn, trainable, weights=None, **kw):
+def _family(name, num_classes, graph_fn, trainable, param="raw", weights=None, **kw):
     if name == "resnet18":
-        return _preact_resnet(num_classes, graph_fn, trainable, PreActBasic, (2, 2, 2, 2), **kw)
+        return _preact_resnet(num_classes, graph_fn, trainable, param, PreActBasic, (2, 2, 2, 2), **kw)
     if name == "resnet50":
-        return _preact_resnet(num_classes, graph_fn, trainable, PreActBottleneck, (3, 4, 6, 3), **kw)
+        return _preact_resnet(num_classes, graph_fn, trainable, param, PreActBottleneck, (3, 4, 6, 3), **kw)
     if name == "mobilenet_v2":
         import torchvision
         tv = torchvision.models.mobilenet_v2(weights=weights or None, **({} if weights else {"num_classes": num_classes}), **kw)
         if weights and num_classes != tv.classifier[-1].out_features:
             tv.classifier[-1] = nn.Linear(tv.classifier[-1].in_features, num_classes)
-        return _from_mobilenet(tv, graph_fn, trainable)
+        return _from_mobilenet(tv, graph_fn, trainable, param)
     if name == "toponet_small":
-        return _toponet(num_classes, graph_fn, trainable, channels=78, nodes=(16, 32, 32), **kw)
+        return _toponet(num_classes, graph_fn, trainable, param, channels=78, nodes=(16, 32, 32), **kw)
     if name == "toponet":
-        return _toponet(num_classes, graph_fn, trainable, **kw)
+        return _toponet(num_classes, graph_fn, trainable, param, **kw)
     raise ValueError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
 
 
 # ---------------------------------------------------------------------- public builders
 def build_model(name: str, wiring: str = "learned", num_classes: int = 1000, *, seed: int = 0,
-                graph_params: dict | None = None, trainable: bool | None = None, weights: str | None = None,
-                **model_args) -> TopoNet:
+                graph_params: dict | None = None, trainable: bool | None = None, edge_param: str = "raw",
+                weights: str | None = None, **model_args) -> TopoNet:
     """A TopoNet of family `name` whose stages are wired by `wiring` (graphs.py); stage k's random
     graph uses seed `seed + k`. `trainable`: learn the edge weights (default: per wiring, see
-    TRAINABLE_DEFAULT). `weights`: torchvision weights for mobilenet_v2 (e.g. "IMAGENET1K_V1";
+    TRAINABLE_DEFAULT); `edge_param`: raw weights (the default) or sigmoid logits. `weights`: torchvision weights for mobilenet_v2 (e.g. "IMAGENET1K_V1";
     downloaded on first use). `model_args`: family options (toponet: channels, nodes, stem_strides)."""
     trainable = default_trainable(wiring) if trainable is None else bool(trainable)
     gp = dict(graph_params or {})
@@ -139,9 +139,10 @@ def build_model(name: str, wiring: str = "learned", num_classes: int = 1000, *, 
     def graph_fn(k, n):
         return make_graph(wiring, n, seed + k, **gp)
 
-    model = _family(name, num_classes, graph_fn, trainable, weights=weights, **model_args)
+    model = _family(name, num_classes, graph_fn, trainable, edge_param, weights=weights, **model_args)
     model.spec = {"model": name, "wiring": wiring, "num_classes": int(num_classes), "seed": int(seed),
-                  "graph_params": gp, "trainable": trainable, "model_args": dict(model_args)}
+                  "graph_params": gp, "trainable": trainable, "edge_param": edge_param if trainable else "raw",
+                  "model_args": dict(model_args)}
     return model
 
 
@@ -177,18 +178,18 @@ def build_from_graph(graph: dict) -> TopoNet:
         return Graph(n, inner, outs)
 
     trainable = bool(graph.get("trainable", True))
-    model = _family(spec["model"], spec["num_classes"], graph_fn, trainable, **graph.get("model_args", {}))
+    param = graph.get("edge_param", "raw")
+    model = _family(spec["model"], spec["num_classes"], graph_fn, trainable, param, **graph.get("model_args", {}))
     if len(model.stages()) != len(stages):
         raise ValueError(f"graph.json has {len(stages)} stages, {spec['model']} has {len(model.stages())}")
     for stage, st in zip(model.stages(), stages):
         w = {(int(i), int(j)): float(v) for i, j, v in st["edges"]}
-        with torch.no_grad():
-            stage.weight.copy_(torch.tensor([w[e] for e in stage.edges()]))
+        stage.set_edge_values(torch.tensor([w[e] for e in stage.edges()]))
         kept = [tuple(int(x) for x in e) for e in st.get("kept", st["edges"])]
         if len(kept) != len(st["edges"]):
             stage.keep_edges([e[:2] for e in kept])
     model.spec = {**spec, "wiring": graph.get("wiring", "learned"), "seed": int(graph.get("seed", 0)),
-                  "graph_params": dict(graph.get("graph_params", {})), "trainable": trainable,
+                  "graph_params": dict(graph.get("graph_params", {})), "trainable": trainable, "edge_param": param,
                   "model_args": dict(graph.get("model_args", {}))}
     return model
 
@@ -214,7 +215,7 @@ def hand_wired(model: TopoNet) -> nn.Module:
         n = stage.n
         complete = set(edges) == {(i, j) for j in range(1, n + 1) for i in range(j)}
         chain = set(edges) == {(j - 1, j) for j in range(1, n + 1)}
-        ones = bool(torch.all(stage.weight.detach() == 1))
+        ones = bool(torch.all(stage.edge_values().detach() == 1))
         if complete and not chain and ones:
             stages.append(nn.Sequential(stage.nodes[0], *[_Residual(m) for m in list(stage.nodes)[1:]]))
         elif chain and ones:

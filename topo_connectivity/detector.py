@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
@@ -48,7 +49,7 @@ class FP32RPN(RegionProposalNetwork):
     """torchvision's RPN with proposal selection (sigmoid, top-k, clipping, NMS) in fp32."""
 
     @classmethod
-    def from_rpn(cls, rpn: RegionProposalNetwork) -> "FP32RPN":
+    def from_rpn(cls, rpn: RegionProposalNetwork) -> FP32RPN:
         new = cls(rpn.anchor_generator, rpn.head, rpn.proposal_matcher.high_threshold,
                   rpn.proposal_matcher.low_threshold, rpn.fg_bg_sampler.batch_size_per_image,
                   rpn.fg_bg_sampler.positive_fraction, dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n),
@@ -65,7 +66,7 @@ class FP32RoIHeads(RoIHeads):
     """torchvision's RoI heads with the detections' decoding, scoring and NMS in fp32."""
 
     @classmethod
-    def from_roi_heads(cls, rh: RoIHeads) -> "FP32RoIHeads":
+    def from_roi_heads(cls, rh: RoIHeads) -> FP32RoIHeads:
         new = cls(rh.box_roi_pool, rh.box_head, rh.box_predictor, rh.proposal_matcher.high_threshold,
                   rh.proposal_matcher.low_threshold, rh.fg_bg_sampler.batch_size_per_image,
                   rh.fg_bg_sampler.positive_fraction, rh.box_coder.weights, rh.score_thresh, rh.nms_thresh,
@@ -107,7 +108,7 @@ def build_detector(backbone: TopoNet, num_classes: int, *, trainable_stages: int
                    rpn_pre_nms_top_n_train: int = 2000, rpn_post_nms_top_n_train: int = 2000,
                    rpn_pre_nms_top_n_test: int = 1000, rpn_post_nms_top_n_test: int = 1000,
                    box_batch_size_per_image: int = 512, box_detections_per_img: int = 100,
-                   box_score_thresh: float = 0.05) -> FasterRCNN:
+                   box_score_thresh: float = 0.05, box_head_dim: int = 1024) -> FasterRCNN:
     """Faster R-CNN + FPN on `backbone`'s stage outputs; `num_classes` without the background.
     `anchor_sizes`: one size per FPN level (the returned stages plus the pooled level)."""
     layers = fpn_layers(backbone)
@@ -124,12 +125,14 @@ def build_detector(backbone: TopoNet, num_classes: int, *, trainable_stages: int
     body = BackboneWithFPN(backbone, {n: str(k) for k, n in enumerate(layers)}, [channels[n] for n in layers],
                            fpn_channels)
     anchors = FP32AnchorGenerator(tuple((int(s),) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
+    box_head = TwoMLPHead(fpn_channels * 7 * 7, box_head_dim)  # torchvision's, width configurable
     sizes = (int(min_size),) if isinstance(min_size, (int, float)) else tuple(int(s) for s in min_size)
-    model = FasterRCNN(body, num_classes=num_classes + 1, min_size=sizes, max_size=int(max_size),
+    model = FasterRCNN(body, num_classes=None, min_size=sizes, max_size=int(max_size),
                        rpn_anchor_generator=anchors, rpn_pre_nms_top_n_train=rpn_pre_nms_top_n_train,
                        rpn_post_nms_top_n_train=rpn_post_nms_top_n_train, rpn_pre_nms_top_n_test=rpn_pre_nms_top_n_test,
                        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test, box_batch_size_per_image=box_batch_size_per_image,
-                       box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh)
+                       box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh,
+                       box_head=box_head, box_predictor=FastRCNNPredictor(box_head_dim, num_classes + 1))
     model.rpn = FP32RPN.from_rpn(model.rpn)
     model.roi_heads = FP32RoIHeads.from_roi_heads(model.roi_heads)
     return model

@@ -48,7 +48,7 @@ def train_one_epoch(model, loader, criterion, optimizer, device, epoch: int, arg
         skipped += n_skip
         lr = lr_at(args, phase_epoch + it / iters, finetune)
         for g in optimizer.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("lr_mult", 1.0)
         images, target = images.to(device, non_blocking=True), target.to(device, non_blocking=True)
         with autocast(device, amp):
             logits = model(images)

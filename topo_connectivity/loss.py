@@ -17,11 +17,12 @@ def edge_weights(model: nn.Module) -> list[torch.Tensor]:
 
 
 def edge_l1(model: nn.Module) -> torch.Tensor:
-    """sum |w_ij| over the learnable edges (0 when there are none)."""
-    ws = edge_weights(model)
-    if not ws:
+    """sum |w_ij| over the learnable edges (0 when there are none); w as the aggregation uses it
+    (the sigmoid of the parameter under param=sigmoid)."""
+    stages = [m for m in model.modules() if isinstance(m, TopoStage) and m.weight.requires_grad]
+    if not stages:
         return torch.zeros(())
-    return sum(w.abs().sum() for w in ws)
+    return sum(s.edge_values().abs().sum() for s in stages)
 
 
 class TopoLoss(nn.Module):
@@ -40,13 +41,14 @@ class TopoLoss(nn.Module):
         return total, {"ce": ce.detach(), "l1": l1.detach()}
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, edge_lr_mult: float = 1.0) -> list[dict]:
     """Weight decay on every trainable parameter except the edge weights (their only
-    regulariser is the L1 term)."""
+    regulariser is the L1 term); the edge weights' learning rate is scaled by `edge_lr_mult`
+    (the group's "lr_mult", applied by the training loop)."""
     edge_ids = {id(w) for w in edge_weights(model)}
     rest = [p for p in model.parameters() if p.requires_grad and id(p) not in edge_ids]
     edges = [p for p in model.parameters() if p.requires_grad and id(p) in edge_ids]
     groups = [{"params": rest, "weight_decay": weight_decay}]
     if edges:
-        groups.append({"params": edges, "weight_decay": 0.0})
+        groups.append({"params": edges, "weight_decay": 0.0, "lr_mult": float(edge_lr_mult)})
     return groups

@@ -7,7 +7,9 @@
     stage output = sum_i w_i,out * y_i
 
 Edge weights are raw scalars initialised to 1 (the unrolled residual stage), learned by gradient
-descent with the network when the stage is trainable, frozen at 1 otherwise. The edge set comes
+descent with the network when the stage is trainable, frozen at 1 otherwise. `param="sigmoid"`
+learns logits instead (w = sigmoid(a), a initialised to 0: RandWire's positive weights), an option
+the design notes leave open. The edge set comes
 from a wiring (graphs.py); pruning (pruning.py) keeps a subset and drops the nodes that no longer
 reach the output. `TopoNet` is stem -> stage1..stageK -> head, registered in that order so that
 torchvision's `IntermediateLayerGetter` (and so `BackboneWithFPN`) can take the stage outputs.
@@ -31,7 +33,7 @@ class TopoStage(nn.Module):
     does, so a residual TopoStage equals the ResNet stage bit for bit).
     """
 
-    def __init__(self, nodes, graph: Graph, trainable: bool = True):
+    def __init__(self, nodes, graph: Graph, trainable: bool = True, param: str = "raw"):
         super().__init__()
         check_graph(graph)
         if len(nodes) != graph.n:
@@ -40,7 +42,11 @@ class TopoStage(nn.Module):
         self.nodes = nn.ModuleList(nodes)
         edges = sorted(list(graph.edges) + [(i, graph.n) for i in graph.outputs], key=lambda e: (e[1], e[0]))
         self.register_buffer("edge_index", torch.tensor(edges, dtype=torch.long).reshape(-1, 2))
-        self.weight = nn.Parameter(torch.ones(len(edges)), requires_grad=bool(trainable))
+        if param not in ("raw", "sigmoid"):
+            raise ValueError(f"edge parametrisation must be raw or sigmoid, got {param!r}")
+        self.param = param if trainable else "raw"
+        init = torch.zeros(len(edges)) if self.param == "sigmoid" else torch.ones(len(edges))
+        self.weight = nn.Parameter(init, requires_grad=bool(trainable))
         self.trainable = bool(trainable)
         self.total_edges = len(edges)  # before any pruning (edges_total)
         self.original = None  # [[i, j, w], ...] of the edges before the first keep_edges
@@ -61,10 +67,20 @@ class TopoStage(nn.Module):
         """The current (source, target) pairs; target n is the stage output."""
         return [tuple(e) for e in self.edge_index.tolist()]
 
+    def edge_values(self) -> torch.Tensor:
+        """The edge weights w [E] the aggregation uses (sigmoid of the parameter if param=sigmoid)."""
+        return torch.sigmoid(self.weight) if self.param == "sigmoid" else self.weight
+
+    def set_edge_values(self, w: torch.Tensor) -> None:
+        """Set the parameter so that edge_values() == w (a logit for the sigmoid parametrisation)."""
+        with torch.no_grad():
+            w = torch.as_tensor(w, dtype=self.weight.dtype)
+            self.weight.copy_(torch.logit(w.clamp(1e-6, 1 - 1e-6)) if self.param == "sigmoid" else w)
+
     def strength(self) -> torch.Tensor:
         """|w_ij| / sum_i |w_ij| per edge, normalised over each target's in-edges. BN makes a
         node invariant to a common scale of its in-weights, so only these ratios mean anything."""
-        w = self.weight.detach().abs()
+        w = self.edge_values().detach().abs()
         tgt = self.edge_index[:, 1]
         total = torch.zeros(self.n + 1, dtype=w.dtype, device=w.device).index_add_(0, tgt, w)
         return w / total[tgt].clamp_min(torch.finfo(w.dtype).tiny)
@@ -92,7 +108,7 @@ class TopoStage(nn.Module):
         if orphans or not outputs:
             raise ValueError(f"keeping {sorted(keep)} leaves nodes {orphans} without input or no output edge")
         if self.original is None:
-            self.original = [[i, j, float(w)] for (i, j), w in zip(current, self.weight.detach().cpu().tolist())]
+            self.original = [[i, j, float(w)] for (i, j), w in zip(current, self.edge_values().detach().cpu().tolist())]
         with torch.no_grad():
             w = self.weight.detach()[idx].clone()
         self.edge_index = self.edge_index[idx].clone()
@@ -107,7 +123,7 @@ class TopoStage(nn.Module):
         self._build_plan()
 
     # ------------------------------------------------------------------ forward
-    def _aggregate(self, ys, src, pos, prev):
+    def _aggregate(self, ys, src, pos, prev, w):
         if not self.trainable:  # frozen at 1: reuse the previous sum when this target extends it
             psrc, psum = prev
             if psum is not None and src[:-1] == psrc and len(src) > 1:
@@ -116,17 +132,17 @@ class TopoStage(nn.Module):
             for i in src[1:]:
                 out = out + ys[i]
             return out
-        w = self.weight
         out = ys[src[0]] * w[pos[0]]
         for i, e in zip(src[1:], pos[1:]):
             out = torch.addcmul(out, ys[i], w[e])
         return out
 
     def forward(self, x):
+        w = self.edge_values() if self.trainable else None
         ys = {0: self.nodes[0](x)}
         prev = ((), None)
         for j, src, pos in self._plan:
-            agg = self._aggregate(ys, src, pos, prev)
+            agg = self._aggregate(ys, src, pos, prev, w)
             prev = (src, agg)
             if j == self.n:
                 return agg
@@ -135,7 +151,7 @@ class TopoStage(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"n={self.n}, edges={len(self.edge_index)}/{self.total_edges}, active={len(self.active)}, "
-                f"trainable={self.trainable}")
+                f"trainable={self.trainable}, param={self.param}")
 
 
 class TopoNet(nn.Module):

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from topo_connectivity.model import TopoNet, TopoStage
 
 __all__ = ["edges_to_keep", "prune_stage", "prune_model", "count_edges", "edge_sparsity", "graph_record",
@@ -72,7 +70,7 @@ def graph_record(model: TopoNet, input_size: int) -> dict:
     ones with their current weight) and the kept pairs."""
     stages = []
     for stage in model.stages():
-        present = {(i, j): float(w) for (i, j), w in zip(stage.edges(), stage.weight.detach().cpu().tolist())}
+        present = {(i, j): float(w) for (i, j), w in zip(stage.edges(), stage.edge_values().detach().cpu().tolist())}
         original = stage.original or [[i, j, w] for (i, j), w in present.items()]
         edges = [[i, j, present.get((i, j), w)] for i, j, w in original]
         stages.append({"nodes": stage.n, "edges": edges, "kept": [[i, j] for i, j in present],
@@ -82,6 +80,7 @@ def graph_record(model: TopoNet, input_size: int) -> dict:
     spec = model.spec
     return {"model": spec["model"], "wiring": spec.get("wiring"), "input_size": int(input_size),
             "num_classes": spec["num_classes"], "trainable": spec.get("trainable", True),
+            "edge_param": spec.get("edge_param", "raw"),
             "seed": spec.get("seed", 0), "graph_params": spec.get("graph_params", {}),
             "model_args": spec.get("model_args", {}), "stages": stages, "edges_total": total, "edges_kept": kept}
 

@@ -202,6 +202,18 @@ def make_toy_dataset(out=DEFAULT_OUT, seed: int = 0, train_per_class: int = 200,
     return out
 
 
+def ensure(toy_root: str = "") -> Path:
+    """The toy data folder for a run: `toy_root` as written (by `python toy.py --out ...`, with its
+    own settings) when it holds a manifest, else the default set (written by rank 0 on first use)."""
+    from shared import dist
+
+    out = Path(toy_root) if toy_root else DEFAULT_OUT
+    if dist.is_main() and not (toy_root and (out / MANIFEST).is_file()):
+        make_toy_dataset(out)
+    dist.barrier()
+    return out
+
+
 def get_args_parser(add_help: bool = True) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser("topo_connectivity toy data", description=__doc__.split("\n")[0], add_help=add_help)
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder")

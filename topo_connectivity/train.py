@@ -65,6 +65,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
                    help='random-graph parameters as JSON, e.g. \'{"k": 4, "p": 0.75}\' (defaults: RandWire\'s)')
     g.add_argument("--train-edges", default="auto", choices=("auto", "yes", "no"),
                    help="learn the edge weights (auto: learned, complete, er/ba/ws yes; residual, chain no)")
+    g.add_argument("--edge-param", default="raw", choices=("raw", "sigmoid"),
+                   help="learn raw edge weights (init 1) or logits a with w = sigmoid(a) (init 0)")
+    g.add_argument("--edge-lr-mult", type=float, default=1.0, help="learning-rate multiplier of the edge weights")
     g.add_argument("--channels", type=int, default=78, help="toponet: C, the width of the first stage")
     g.add_argument("--nodes", type=int, nargs="+", default=[16, 32, 32], help="toponet: nodes per stage (incl. node 0)")
     g.add_argument("--stem-strides", type=int, nargs=2, default=[2, 2], help="toponet: strides of the two stem convs")
@@ -121,11 +124,7 @@ def data_root(args) -> Path:
         if not root.is_dir():
             raise DataError(f"--data-root {root}: no such folder")
         return root
-    out = Path(args.toy_root) if args.toy_root else toy.DEFAULT_OUT
-    if dist.is_main():
-        toy.make_toy_dataset(out)
-    dist.barrier()
-    return out / "imagenet"
+    return toy.ensure(args.toy_root) / "imagenet"
 
 
 def model_from_args(args, num_classes: int):
@@ -134,7 +133,7 @@ def model_from_args(args, num_classes: int):
     trainable = None if args.train_edges == "auto" else args.train_edges == "yes"
     seed = args.seed if args.graph_seed is None else args.graph_seed
     return build_model(args.model, args.wiring, num_classes, seed=seed, graph_params=args.graph_params,
-                       trainable=trainable, weights=args.weights or None, **kw)
+                       trainable=trainable, edge_param=args.edge_param, weights=args.weights or None, **kw)
 
 
 def uses_l1(args) -> bool:
@@ -146,7 +145,7 @@ def prunes(args) -> bool:
 
 
 def make_optimizer(model, args):
-    return torch.optim.SGD(param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
+    return torch.optim.SGD(param_groups(model, args.weight_decay, args.edge_lr_mult), lr=args.lr, momentum=args.momentum)
 
 
 def describe(model, args) -> dict:

@@ -66,6 +66,7 @@ def get_args_parser(add_help=True):
     g.add_argument("--rpn-pre-nms-test", type=int, default=1000, help="RPN proposals before NMS, per level (test)")
     g.add_argument("--rpn-post-nms-test", type=int, default=1000, help="RPN proposals kept (test)")
     g.add_argument("--roi-batch-size", type=int, default=512, help="RoIs sampled per image")
+    g.add_argument("--box-head-dim", type=int, default=1024, help="width of the two-layer box head")
     g = p.add_argument_group("schedule")
     g.add_argument("--batch-size", type=int, default=16, help="global batch (images, split over processes)")
     g.add_argument("--eval-batch-size", type=int, default=8, help="global evaluation batch")
@@ -89,11 +90,7 @@ def coco_root(args) -> Path:
         if not root.is_dir():
             raise DataError(f"--data-root {root}: no such folder")
         return root
-    out = Path(args.toy_root) if args.toy_root else toy.DEFAULT_OUT
-    if dist.is_main():
-        toy.make_toy_dataset(out)
-    dist.barrier()
-    return out / "coco"
+    return toy.ensure(args.toy_root) / "coco"
 
 
 def build_backbone(args, num_classes_cls: int = 1000):
@@ -142,7 +139,7 @@ def main(args):
                            max_size=args.max_size, anchor_sizes=args.anchor_sizes,
                            rpn_pre_nms_top_n_train=args.rpn_pre_nms_train, rpn_post_nms_top_n_train=args.rpn_post_nms_train,
                            rpn_pre_nms_top_n_test=args.rpn_pre_nms_test, rpn_post_nms_top_n_test=args.rpn_post_nms_test,
-                           box_batch_size_per_image=args.roi_batch_size)
+                           box_batch_size_per_image=args.roi_batch_size, box_head_dim=args.box_head_dim)
     dist.seed_everything(args.seed)
     model = dist.wrap_model(model, device)
     params = [p for p in model.parameters() if p.requires_grad]
