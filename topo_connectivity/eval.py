@@ -34,7 +34,6 @@ def get_args_parser(add_help=True):
     config.add_runtime_args(p, toy_config=HERE / "configs" / "toy.yaml", train=False)
     add_data_args(p)
     p.add_argument("--checkpoint", default="", help="a train.py checkpoint (default: the newest run of --config)")
-    p.add_argument("--print-freq", type=int, default=50, help="progress-bar refresh, iterations")
     # accepted so that the training configs load here; the checkpoint's graph defines the network
     add_model_args(p)
     add_schedule_args(p)
