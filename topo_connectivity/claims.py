@@ -29,7 +29,7 @@ LABELS = {"learned": "learned (L1 + pruning)", "residual": "residual (frozen at 
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("topo_connectivity claims", add_help=add_help, description=__doc__.split("\n")[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="training seeds")
-    p.add_argument("--arms", nargs="+", default=["learned", "residual", "ws", "complete"], help="wirings compared")
+    p.add_argument("--arms", nargs="+", default=["learned", "residual", "ws"], help="wirings compared")
     p.add_argument("--no-det", action="store_true", help="skip the toy detection row")
     p.add_argument("--output-dir", default=config.default_output_dir(), help="root of the run folders")
     p.add_argument("--out", default=str(HERE / "results" / "reproduced.json"), help="reproduced.json to update")
