@@ -4,9 +4,10 @@
 
 Every arm trains the toy TopoNet of configs/toy.yaml with the same schedule (12 epochs, then 3 of
 fine-tuning) and seed; only the wiring differs: `learned` (complete graph, L1 term, pruning),
-`residual` (the same graph frozen at 1, i.e. a ResNet-style stage), `ws` (a RandWire WS(4, 0.75)
-graph with learned weights, a new graph per seed) and `complete` (learned weights, no L1, no
-pruning). The learned network is never more expensive: pruning only removes work. Claims recorded:
+`residual` (the same graph frozen at 1, i.e. a ResNet-style stage) and `ws` (a RandWire WS(4, 0.75)
+graph with learned weights, a new graph per seed); `--arms` adds others (`complete`: learned
+weights, no L1, no pruning; `chain`, `er`, `ba`). The learned network is never more expensive:
+pruning only removes work. Claims recorded:
 learned vs residual and learned vs the random wiring, top-1 on the toy validation set, each with
 every arm's per-seed values and the verdict of the paired difference (shared.results). The toy
 detection run (configs/toy_det.yaml, seed 0) adds the toy_det row unless --no-det.
