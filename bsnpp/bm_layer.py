@@ -57,10 +57,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bsnpp.labels import valid_map_mask
+
 __all__ = [
     "bm_sampling_mask",
     "bm_sampling_sparse",
-    "bm_valid_mask",
     "DenseBMLayer",
     "BMLayer",
 ]
@@ -97,7 +98,7 @@ def _sparse_np(tscale: int, num_sample: int, num_sample_perbin: int,
     # Contributions in the official order: for each point, (down, 1 - frac) then (up, frac).
     idx = np.stack([down, up], axis=-1).astype(np.int64).reshape(T, T, N, 2 * K)
     wts = np.stack([1 - frac, frac], axis=-1).reshape(T, T, N, 2 * K)
-    valid_cell = (start + dur) < T                               # [D, S]
+    valid_cell = valid_map_mask(T, T)                            # [D, S]: s + d <= T - 1
     ok = (idx >= 0) & (idx <= T - 1) & valid_cell[:, :, None, None]
 
     # Left fold per (cell, n, t), exactly as ``bin_vector[t] += w`` starting from 0.0.
@@ -156,16 +157,6 @@ def bm_sampling_mask(tscale: int, num_sample: int = 32, num_sample_perbin: int =
     live = weight != 0
     mask[index[live], n, d, s] = weight[live]      # t is unique per (n, d, s): plain assignment
     return torch.from_numpy(mask)
-
-
-def bm_valid_mask(tscale: int) -> torch.Tensor:
-    """[D, T] float 0/1: 1 where the proposal (start s, duration d) ends inside, s + d <= T - 1.
-
-    This is where the sampling mask is non-zero (BMN's ``bm_mask`` has the same layout).
-    """
-    d = torch.arange(tscale)[:, None]
-    s = torch.arange(tscale)[None, :]
-    return (s + d < tscale).float()
 
 
 @functools.lru_cache(maxsize=8)
@@ -314,9 +305,9 @@ class BMLayer(_BMBase):
     sampling matrix A [D*T, T*N]. Peak extra memory is Y plus the output, instead of the
     intermediate and its gradient.
 
-    Buffers (non-persistent, built once per configuration and shared through a cache):
-    ``sample_index``/``sample_weight`` [N, D, T, 2K] (see :func:`bm_sampling_sparse`) and the
-    row-compressed A and A^T used by the product.
+    Buffers (non-persistent, built once per configuration and shared through a cache): the
+    row-compressed A and A^T used by the product (``a_*``, ``at_*``; :func:`bm_sampling_sparse`
+    gives the same non-zeros per cell, for inspection).
 
     Precision: the GEMM follows the ambient dtype/autocast; the sparse product and the output are
     float32 for float16/bfloat16 inputs (so under autocast the output is float32, where the dense
@@ -334,9 +325,6 @@ class BMLayer(_BMBase):
                          prop_boundary_ratio)
         self.channels_last = channels_last
         key = (int(tscale), int(num_sample), int(num_sample_perbin), float(prop_boundary_ratio))
-        index, weight = _sparse_np(*key)
-        self.register_buffer("sample_index", torch.from_numpy(index.copy()), persistent=False)
-        self.register_buffer("sample_weight", torch.from_numpy(weight.copy()), persistent=False)
         (col, off, val), (t_col, t_off, t_val) = _csr_structures(*key)
         self.register_buffer("a_col", col, persistent=False)
         self.register_buffer("a_offsets", off, persistent=False)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from bsnpp.bm_layer import (BMLayer, DenseBMLayer, bm_sampling_mask, bm_sampling_sparse,
-                            bm_valid_mask)
+from bsnpp.bm_layer import BMLayer, DenseBMLayer, bm_sampling_mask, bm_sampling_sparse
+from bsnpp.labels import valid_map_mask
 
 
 def literal_loop_mask(tscale, num_sample=32, num_sample_perbin=3, ratio=0.5):
@@ -71,7 +71,7 @@ def test_mask_hand_worked_cells():
 def test_invalid_cells_are_zero_and_valid_cells_are_not(T):
     mask = bm_sampling_mask(T)
     any_cell = (mask != 0).any(dim=0).any(dim=0)             # [D, S]
-    valid = bm_valid_mask(T).bool()
+    valid = torch.tensor(valid_map_mask(T, T))
     assert torch.equal(any_cell, valid)
     # A valid cell can still have empty bins: those lying wholly at or below -1 (long proposals
     # near the start; e.g. s=0, d=T-1 extends to -T/2), as in the official code.
@@ -145,7 +145,7 @@ def test_invalid_cells_hold_bias_only():
     T, C, O = 16, 4, 5
     dense, fused = _pair(C, O, T)
     x = torch.randn(2, C, T)
-    invalid = ~bm_valid_mask(T).bool()
+    invalid = ~torch.tensor(valid_map_mask(T, T))
     for layer in (dense, fused):
         out = layer(x).detach()
         expect = layer.conv3d.bias.detach()[None, :, None].expand(2, O, int(invalid.sum()))
