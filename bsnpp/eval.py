@@ -142,11 +142,20 @@ def write_outputs(out_dir: Path, evaluation: dict, baselines: dict, name: str, a
     curves = {name: evaluation["result"], **{f"{k} baseline": v[1] for k, v in baselines.items()}}
     plot_ar_an_compare(curves, out_dir / "ar_an_baselines.png", title=f"AR-AN ({args.val_subset})")
     results = {"dataset": "thumos14" if args.window else "anet", "config": config.config_name(args),
-               "metrics": evaluation["metrics"], **{f"baseline_{k}": v[0] for k, v in baselines.items()}, **extra}
+               "metrics": evaluation["metrics"], **{f"baseline_{k}": v[0] for k, v in baselines.items()},
+               "curves": {k: _curve(r) for k, r in [("ours", evaluation["result"]),
+                                                    *((f"{b} baseline", v[1]) for b, v in baselines.items())]},
+               **extra}
     (out_dir / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print(format_metrics(evaluation["metrics"], {k: v[0] for k, v in baselines.items()}, name))
     print(f"results: {out_dir / 'results.json'}\nAR-AN plots: {out_dir / 'ar_an.png'}, {out_dir / 'ar_an_baselines.png'}")
     return results
+
+
+def _curve(res: dict) -> dict:
+    """The AR-AN curve of an evaluator result, as plain lists (results.json; plots redrawn from it)."""
+    return {"proposals_per_video": [float(x) for x in res["proposals_per_video"]],
+            "avg_recall": [float(x) for x in res["avg_recall"]], "AUC": float(res["AUC"])}
 
 
 def format_metrics(metrics: dict, baselines: dict | None = None, name: str = "ours") -> str:

@@ -39,7 +39,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -25,7 +25,7 @@ def toy(tmp_path_factory):
     assert done.returncode == 0, done.stderr[-3000:]
     props = []
     for cfg in ("toy", "toy_bmn"):
-        done = run_script(ROOT / "bsnpp" / "train.py", "--config", f"configs/{cfg}.yaml", "--epochs", "3",
+        done = run_script(ROOT / "bsnpp" / "train.py", "--config", f"configs/{cfg}.yaml", "--epochs", "2",
                           "--eval-every", "0", "--device", "cpu", "--toy-root", data, "--toy-videos", "240",
                           "--output-dir", base / "runs", cwd=ROOT / "bsnpp")
         assert done.returncode == 0, done.stderr[-3000:]

@@ -18,7 +18,8 @@ The PRB (``bsnpp.model.ProposalRelationBlock``, both branches, three heads) runs
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` above what the inputs hold; on CPU the
 process high-water mark (``ru_maxrss``) above the resident set once the inputs exist, each variant
 in a fresh subprocess. A variant whose estimate exceeds 80 % of the free memory is run at batch 1
-instead and its figure is scaled to the batch (said so in the output). Times: torch.utils.benchmark.
+instead and its figure is scaled to the batch (said so in the output). ``--time`` (on with
+``--quick``) also times an iteration with torch.utils.benchmark.
 The last line is JSON ``{"device", "tscale", "batch", "chunked_peak_mib", "full_peak_mib",
 "full_measured_batch", "target_mib"}``.
 """
@@ -43,6 +44,7 @@ def get_args_parser(add_help=True):
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--quick", action="store_true", help="T=48, batch 4")
     p.add_argument("--force", action="store_true", help="run the full variant at the batch even if it looks too big")
+    p.add_argument("--time", action="store_true", help="also time an iteration (torch.utils.benchmark; 3 more runs)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     return p
 
@@ -101,7 +103,9 @@ def worker(args):
         peak = torch.cuda.max_memory_allocated() - base
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-    seconds = Timer("step()", globals={"step": step}).timeit(1).median
+    seconds = None
+    if args.time:  # Timer warms up twice before it measures: off by default at full size on CPU
+        seconds = Timer("step()", globals={"step": step}, num_threads=torch.get_num_threads()).timeit(1).median
     print("RESULT " + json.dumps({"peak_bytes": peak, "seconds": seconds}), flush=True)
 
 
@@ -119,6 +123,8 @@ def _free_bytes(device):
 def run_variant(args, variant, batch):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant, "--batch", str(batch),
            "--tscale", str(args.tscale), "--channels", str(args.channels), "--device", args.device]
+    if args.time:
+        cmd.append("--time")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} worker failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -130,7 +136,7 @@ def main(args):
     import torch
 
     if args.quick:
-        args.tscale, args.batch = 48, 4
+        args.tscale, args.batch, args.time = 48, 4, True
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     T, B, C = args.tscale, args.batch, args.channels
@@ -138,7 +144,10 @@ def main(args):
     print(f"PRB (position + channel attention, three heads) fwd+bwd on {args.device}: batch {B}, T={T} "
           f"({n} cells, {T * (T + 1) // 2} valid), {C} channels, fp32")
     chunked = run_variant(args, "chunked", B)
-    print(f"chunked: peak {chunked['peak_bytes'] / 2**20:,.0f} MiB, {chunked['seconds']:.2f} s/iter", flush=True)
+    def secs(r):
+        return f", {r['seconds']:.2f} s/iter" if r["seconds"] is not None else ""
+
+    print(f"chunked: peak {chunked['peak_bytes'] / 2**20:,.0f} MiB{secs(chunked)}", flush=True)
     need = 3 * B * n * n * 4  # scores, their softmax and one gradient, fp32
     free = _free_bytes(args.device)
     full_batch = B
@@ -148,8 +157,8 @@ def main(args):
               f"batch 1 and scaled by {B}")
     full = run_variant(args, "full", full_batch)
     full_peak = full["peak_bytes"] * B / full_batch
-    print(f"full:    peak {full_peak / 2**20:,.0f} MiB{' (batch-1 figure x %d)' % B if full_batch != B else ''}, "
-          f"{full['seconds']:.2f} s/iter at batch {full_batch}")
+    print(f"full:    peak {full_peak / 2**20:,.0f} MiB{f' (batch-1 figure x {B})' if full_batch != B else ''}"
+          f"{secs(full)} at batch {full_batch}")
     print(f"ratio full/chunked peak memory: {full_peak / max(chunked['peak_bytes'], 1):.1f}x; "
           f"target <= {TARGET_MIB} MiB: {'met' if chunked['peak_bytes'] <= TARGET_MIB * 2**20 else 'NOT met'}")
     print(json.dumps({"device": args.device, "tscale": T, "batch": B,

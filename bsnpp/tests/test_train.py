@@ -1,10 +1,6 @@
 """End-to-end: the real train.py on the toy data (written by the real generator, read by the real
 loaders), kill-free resume, a two-process DDP step, and eval.py on the checkpoint."""
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -65,11 +61,12 @@ def test_short_training_beats_random_proposals_by_15_auc(tmp_path, toy_root):
 
 
 def test_resume_continues_to_the_same_weights(tmp_path, toy_root):
-    common = ("--epochs", "2", "--eval-every", "0", "--toy-videos", "240")
+    small = ("--hidden-1d", "32", "--hidden-2d", "16", "--hidden-3d", "32", "--cbg-width", "16", "--num-sample", "8")
+    common = ("--epochs", "2", "--eval-every", "0", *small)
     full_dir, _ = train.main(_args(train.get_args_parser(), tmp_path / "a", toy_root, *common))
     # a run that stopped after epoch 0 (same seed), then resumed
     first_dir, _ = train.main(_args(train.get_args_parser(), tmp_path / "b", toy_root, "--epochs", "1",
-                                    "--eval-every", "0"))
+                                    "--eval-every", "0", *small))
     ck = torch.load(first_dir / "checkpoint_last.pt", weights_only=True)
     assert ck["epoch"] == 0
     resumed_dir, _ = train.main(_args(train.get_args_parser(), tmp_path / "b", toy_root, *common, "--resume", "auto"))
