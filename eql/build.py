@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -18,7 +17,6 @@ import torch
 from eql.data import ANN_FILES, LVISDetection, load_lvis, repeat_factors
 from eql.loss import build_classification_loss
 from eql.model import build_detector
-from shared import config
 
 log = logging.getLogger("eql")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -101,14 +99,24 @@ def add_optim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     g.add_argument("--find-unused-parameters", action="store_true", help="DDP find_unused_parameters")
     g.add_argument("--compare", nargs="*", default=[], choices=LOSSES,
-                   help="train one model per listed loss (run names <config>-<loss>) and print them side by side")
-    g.add_argument("--run-name", default="", help="run folder name under runs/eql/ (default: the config name)")
+                   help="train one model per listed loss (runs <config>[-<run-name>]-<loss>) and print them side by side")
+    g.add_argument("--run-name", default="", help="sub-run name: the run folder is runs/eql/<config>-<run-name>/ "
+                   "(default: runs/eql/<config>/); --compare appends the loss")
 
 
-def run_view(args) -> SimpleNamespace:
-    """What shared.config.resolve_run_dir needs, with --run-name standing in for the config name."""
-    name = args.run_name or config.config_name(args)
-    return SimpleNamespace(output_dir=args.output_dir, resume=args.resume, config=name)
+def sub_run(args) -> str | None:
+    """The sub-run name of this run under ``shared.run`` (``runs/eql/<config>[-<sub>]/``): --run-name,
+    and under --compare the loss appended (``toy-eql``, ``toy-seed1-eql``); None for the config's own run."""
+    return args.run_name or None
+
+
+def compare_args(args, loss: str):
+    """The arguments of one --compare run: that loss, its own sub-run ``<run-name>-<loss>``."""
+    import copy
+    sub = copy.copy(args)
+    sub.loss, sub.compare = loss, []
+    sub.run_name = "-".join(x for x in (args.run_name, loss) if x)
+    return sub
 
 
 def toy_root(args) -> Path:

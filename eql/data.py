@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from shared.metrics.detection import load_json
+from shared.formats import FormatError, load_json
 
 log = logging.getLogger("eql")
 ANN_FILES = {"lvis_v0.5": ("lvis_v0.5_train.json", "lvis_v0.5_val.json"),
@@ -82,11 +82,9 @@ def load_lvis(path: str | os.PathLike, keep_raw: bool = False) -> LVISAnnotation
     if not path.is_file():
         raise LVISDataError(f"{path}: annotation file not found")
     try:
-        data = load_json(path)
-    except ValueError as e:
-        raise LVISDataError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise LVISDataError(f"{path}: expected a JSON object with images / annotations / categories")
+        data = load_json(path)   # a FormatError names the file: not JSON, or not an object
+    except FormatError as e:
+        raise LVISDataError(f"{e} (an LVIS file holds images / annotations / categories)") from None
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise LVISDataError(f"{path}: missing or malformed {key!r} list")

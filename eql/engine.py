@@ -22,13 +22,6 @@ log = logging.getLogger("eql")
 HEADLINE = ("AP", "AP50", "AP75", "APs", "APm", "APl", "APr", "APc", "APf", "AR@300")
 
 
-def rng_isolated(device):
-    """Evaluation must not move the training RNG (RPN / RoI sampling and scale jitter draw from it),
-    so that --eval-period does not change the trained weights and resume stays exact."""
-    device = torch.device(device)
-    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
-
-
 def to_device(images, targets, device):
     images = [im.to(device, non_blocking=True) for im in images]
     targets = [{k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in t.items()}
@@ -46,7 +39,7 @@ def train_step(model, images, targets, optimizer, device, it: int, *, amp: bool 
     if not torch.isfinite(total):
         bad = [k for k, v in losses.items() if not torch.isfinite(v)]
         raise FloatingPointError(f"non-finite loss at iteration {it}: terms {bad} "
-                                 f"({ {k: float(v) for k, v in losses.items()} })")
+                                 f"({ {k: float(v.detach()) for k, v in losses.items()} })")
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     if clip_grad > 0:

@@ -44,8 +44,15 @@ from typing import Any
 
 import numpy as np
 
-from shared.metrics.detection import (COCO_IOU_THRS, COCO_REC_THRS, _as_boxes, ap_coco_101, load_json,
-                                      match_greedy_grouped, pairwise_iou_grouped)
+from shared.metrics.detection import (
+    COCO_IOU_THRS,
+    COCO_REC_THRS,
+    _as_boxes,
+    ap_coco_101,
+    load_json,
+    match_greedy_grouped,
+    pairwise_iou_grouped,
+)
 
 __all__ = ["evaluate", "AREA_RNG", "AREA_LBL", "METRIC_NAMES", "LVISFormatError", "load_gt", "format_results"]
 

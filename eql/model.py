@@ -15,7 +15,6 @@ index channels by label, run unchanged (channel 0 is never trained).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +96,7 @@ class EQLRoIHeads(RoIHeads):
         self.use_image_labels = bool(use_image_labels)
 
     @classmethod
-    def from_roi_heads(cls, rh: RoIHeads, box_predictor: nn.Module, **kwargs) -> "EQLRoIHeads":
+    def from_roi_heads(cls, rh: RoIHeads, box_predictor: nn.Module, **kwargs) -> EQLRoIHeads:
         """Wrap the pieces of a torchvision ``RoIHeads`` (same pools, heads and sampling)."""
         return cls(rh.box_roi_pool, rh.box_head, box_predictor,
                    rh.proposal_matcher.high_threshold, rh.proposal_matcher.low_threshold,
@@ -290,9 +289,3 @@ def detector_param_groups(model: nn.Module, weight_decay: float) -> list:
     no_decay = [p for p in model.parameters() if p.requires_grad and id(p) in norm_ids]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
-
-def count_parameters(model: nn.Module) -> OrderedDict:
-    out = OrderedDict()
-    for name in ("backbone", "rpn", "roi_heads"):
-        out[name] = sum(p.numel() for p in getattr(model, name).parameters())
-    return out

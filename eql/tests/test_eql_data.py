@@ -8,8 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from eql.data import (LVISDataError, LVISDetection, TrainingSampler, frequency_group, load_lvis, repeat_factors,
-                      resolve_image_path)
+from eql.data import (
+    LVISDataError,
+    LVISDetection,
+    TrainingSampler,
+    frequency_group,
+    load_lvis,
+    repeat_factors,
+    resolve_image_path,
+)
 from eql.toy import make_toy_dataset
 
 

@@ -3,10 +3,6 @@ loaders) beats a random-box detector by a clear margin, eval.py reproduces its n
 checkpoint, an interrupted and resumed run ends with the same weights, and two-process gloo DDP
 with repeat-factor sampling runs."""
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +11,7 @@ import torch
 from eql import eval as eql_eval
 from eql import train
 from shared import config
+from shared.testing import torchrun
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "eql" / "configs" / "toy.yaml"
@@ -85,20 +82,11 @@ def test_mask_rcnn_run_writes_mask_results_and_segm_metrics(tmp_path, toy_root):
     assert dets and all(isinstance(d["segmentation"]["counts"], str) for d in dets)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_two_process_ddp_with_repeat_factor_sampling(tmp_path, toy_root):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-           str(ROOT / "eql" / "train.py"), "--config", str(TOY), "--device", "cpu", "--compare", "--loss", "eqlv2",
-           "--iters", "2", "--batch-size", "4", "--warmup-iters", "1", "--repeat-threshold", "0.05",
-           "--max-val-images", "6", "--output-dir", str(tmp_path), "--toy-root", str(toy_root),
-           "--toy-train-images", "300", "--toy-val-images", "60"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", SHARED_NO_PROGRESS="1")
-    proc = subprocess.run(cmd, cwd=ROOT / "eql", env=env, capture_output=True, text=True, timeout=600)
+    proc = torchrun(ROOT / "eql" / "train.py", "--config", str(TOY), "--device", "cpu", "--compare", "--loss", "eqlv2",
+                    "--iters", "2", "--batch-size", "4", "--warmup-iters", "1", "--repeat-threshold", "0.05",
+                    "--max-val-images", "6", "--output-dir", str(tmp_path), "--toy-root", str(toy_root),
+                    "--toy-train-images", "300", "--toy-val-images", "60", nproc=2, cwd=ROOT / "eql")
     assert proc.returncode == 0, proc.stderr[-4000:]
     run = next((tmp_path / "eql" / "toy").iterdir())
     res = json.loads((run / "results.json").read_text())
