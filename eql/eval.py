@@ -7,7 +7,9 @@ protocol (``eql.lvis_eval``: AP, APr / APc / APf, AR@300, per-category AP) -> re
 Without --checkpoint the last checkpoint of the newest run of the config is used (with the toy
 config's ``compare: [sigmoid, eql]``, one per loss: runs ``<config>-<loss>``); results go to
 ``<run>/eval_<checkpoint>/`` (``lvis_results.json``, ``results.json``), so the training run's own
-results stay as they were. Under torchrun each rank infers its shard; rank 0 evaluates and writes.
+results stay as they were. Under torchrun each rank infers its shard of the images and evaluates its
+share of the categories (``eql.evaluation``); all ranks write the results file together, rank 0
+writes results.json. fp32 unless --amp (bf16 autocast on CUDA, opt-in).
 """
 from __future__ import annotations
 
@@ -51,8 +53,8 @@ def evaluate_checkpoint(args, device, quiet: bool = False) -> dict:
     model.load_state_dict(ckpt["model"])   # also restores the loss buffers (freq_info, EQLv2 statistics)
     out_dir = Path(args.out_dir) if args.out_dir else path.parent / f"eval_{path.stem}"
     metrics = evaluate_split(model, data, device, args, out_dir, amp=use_amp(args, device))
+    metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
     if dist.is_main():
-        metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
         results = {"dataset": args.dataset if args.data_root else "toy", "config": config.config_name(args),
                    "loss": args.loss, "checkpoint": str(path), "iteration": ckpt.get("step"), "metrics": metrics}
         (out_dir / "results.json").write_text(json.dumps(results, indent=2))

@@ -141,33 +141,29 @@ def train_one(args, device, quiet: bool = False):
             writer.write(record)
             tb.scalars(record, done)
         last = done == args.iters
-        is_best = False
         evaluated = bool(args.eval_period and done % args.eval_period == 0) or last
-        if evaluated:
-            with rng_isolated(device):
-                metrics = evaluate_split(dist.unwrap(model), data, device, args, run_dir if last else None, amp=eval_amp)
-            evaluated_final = last
-            model.train()
-            if dist.is_main():
-                writer.write({"iter": done, **{f"val_bbox_{k}": metrics["bbox"][k] for k in HEADLINE},
-                              **({f"val_segm_{k}": metrics["segm"][k] for k in HEADLINE} if "segm" in metrics else {})})
-                logger.info("iteration %d: box AP %.2f (APr %.2f, APc %.2f, APf %.2f)", done,
-                            *(metrics["bbox"][k] or 0.0 for k in ("AP", "APr", "APc", "APf")))
-                is_best = (metrics["bbox"]["AP"] or 0.0) > best["AP"]
-                best["AP"] = max(best["AP"], metrics["bbox"]["AP"] or 0.0)
         if done % args.checkpoint_period == 0 or evaluated:
-            best, is_best = dist.broadcast_object((best, is_best))
+            # saved before evaluating: a failing evaluation loses no training, and --resume auto
+            # continues from here (after the last iteration: evaluates again, trains nothing)
             state = ckpt_lib.training_state(model, optimizer, scheduler, epoch=0, step=done, args=args, best=best)
             ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_last.pt")
-            if is_best:
-                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_best.pt")
             dist.barrier()
+        if evaluated:
+            metrics = _evaluate(model, data, device, args, run_dir if last else None, eval_amp, writer, done)
+            evaluated_final = last
+            model.train()
+            if (metrics["bbox"]["AP"] or 0.0) > best["AP"]:      # the same decision on every rank
+                best = {"AP": metrics["bbox"]["AP"] or 0.0, "iter": done}
+                state["best"] = best
+                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_last.pt")
+                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_best.pt")
+                dist.barrier()
 
     if not evaluated_final:  # resumed after the last iteration: evaluate the final weights
-        with rng_isolated(device):
-            metrics = evaluate_split(dist.unwrap(model), data, device, args, run_dir, amp=eval_amp)
-    if dist.is_main():
+        metrics = _evaluate(model, data, device, args, run_dir, eval_amp, writer, args.iters)
+    with rng_isolated(device):
         metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
+    if dist.is_main():
         results = {"dataset": args.dataset if args.data_root else "toy", "config": config.config_name(args),
                    "run_name": run.run_name(args, build.sub_run(args)), "loss": args.loss, "arch": args.arch,
                    "backbone": args.backbone, "iters": args.iters, "repeat_threshold": args.repeat_threshold,
@@ -182,6 +178,19 @@ def train_one(args, device, quiet: bool = False):
             print(f"results: {run_dir / 'results.json'}\nLVIS results file: {run_dir / 'lvis_results.json'}")
     tb.close()
     return run_dir, metrics
+
+
+def _evaluate(model, data, device, args, out_dir, amp, writer, done: int) -> dict:
+    """Evaluate the current weights on the validation split (every rank takes part, nothing moves
+    the training RNG) and log the headline metrics."""
+    with rng_isolated(device):
+        metrics = evaluate_split(dist.unwrap(model), data, device, args, out_dir, amp=amp)
+    if dist.is_main():
+        writer.write({"iter": done, **{f"val_bbox_{k}": metrics["bbox"][k] for k in HEADLINE},
+                      **({f"val_segm_{k}": metrics["segm"][k] for k in HEADLINE} if "segm" in metrics else {})})
+        logger.info("iteration %d: box AP %.2f (APr %.2f, APc %.2f, APf %.2f)", done,
+                    *(metrics["bbox"][k] or 0.0 for k in ("AP", "APr", "APc", "APf")))
+    return metrics
 
 
 if __name__ == "__main__":
