@@ -6,10 +6,11 @@
 
 Reading order: distributed init and run folder, data (annotation files and images checked before
 any iteration), model and loss, SGD with warm-up and steps (the official 1x schedule), resume, the
-iteration loop (log every --log-period, checkpoint every --checkpoint-period, LVIS evaluation every
---eval-period), final evaluation: lvis_results.json, results.json in the run folder.
-``--compare sigmoid eql`` trains one model per loss (run names ``<config>-<loss>``) and prints them
-side by side with a random-box baseline.
+iteration loop (log every --log-period, checkpoint every --checkpoint-period and before every
+evaluation, LVIS evaluation every --eval-period, every rank taking part), final evaluation:
+lvis_results.json, results.json in the run folder. --batch-size is the global batch.
+``--compare sigmoid eql`` trains one model per loss (runs ``<config>[-<run-name>]-<loss>``) and
+prints them side by side with a random-box baseline.
 """
 from __future__ import annotations
 
