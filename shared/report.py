@@ -91,8 +91,12 @@ def section(name: str, out: Path, root: Path = ROOT) -> str:
     if st == "planned":
         parts.append("<p>Planned: not implemented yet.</p></section>")
         return "\n".join(parts)
-    paper = results.load_paper(pkg / "results" / "paper.json")
-    reproduced = results.load_reproduced(pkg / "results" / "reproduced.json", {t["id"] for t in paper["tables"]})
+    try:
+        paper = results.load_paper(pkg / "results" / "paper.json")
+        reproduced = results.load_reproduced(pkg / "results" / "reproduced.json", {t["id"] for t in paper["tables"]})
+    except results.ResultsError as err:  # one broken package must not hide the others
+        parts.append(f"<p class='missing results-error'>results files unusable: {e(str(err))}</p></section>")
+        return "\n".join(parts)
     if paper.get("source"):
         parts.append(f"<p class='source'>Paper numbers: {e(paper['source'])}</p>")
     parts.append(results.render_html(paper, reproduced))
@@ -118,7 +122,10 @@ def summary(root: Path = ROOT) -> str:
         st = status(pkg)
         verdicts = ""
         if st != "planned":
-            claims = results.load_reproduced(pkg / "results" / "reproduced.json")["claims"]
+            try:
+                claims = results.load_reproduced(pkg / "results" / "reproduced.json")["claims"]
+            except results.ResultsError:
+                claims = []
             verdicts = "; ".join(f"{c['claim']}: {c['verdict']}" for c in claims) or "—"
         rows.append(f"<tr><td><a href='#paper-{name}'>{name}</a></td><td>{e(st)}</td><td>{e(verdicts)}</td></tr>")
     return ("<table class='summary'><thead><tr><th>paper</th><th>status</th><th>central claim(s), measured</th>"
