@@ -199,16 +199,15 @@ def main(args):
     metrics = None
     for epoch in range(start, total_epochs):
         finetune = epoch >= args.epochs
-        if finetune and epoch == args.epochs:
-            if prunes(args):  # the phase change: prune the learned graph, then fine-tune it
-                bare = dist.unwrap(model)
-                ckpt_lib.save_checkpoint(ckpt_lib.training_state(bare, epoch=epoch - 1, args=args),
-                                         run_dir / "checkpoint_dense.pt")
-                info = prune_model(bare, args.prune_threshold)
-                logger.info("pruned at threshold %g: %d of %d edges kept, %d nodes removed", args.prune_threshold,
-                            info["edges_kept"], info["edges_total"], info["nodes_removed"])
-                model = dist.wrap_model(bare, device, sync_bn=args.sync_bn)
-                optimizer = make_optimizer(model, args)
+        if epoch == args.epochs and prunes(args):  # the phase change: prune the learned graph, then fine-tune
+            bare = dist.unwrap(model)
+            ckpt_lib.save_checkpoint(ckpt_lib.training_state(bare, epoch=epoch - 1, args=args),
+                                     run_dir / "checkpoint_dense.pt")
+            info = prune_model(bare, args.prune_threshold)
+            logger.info("pruned at threshold %g: %d of %d edges kept, %d nodes removed", args.prune_threshold,
+                        info["edges_kept"], info["edges_total"], info["nodes_removed"])
+            model = dist.wrap_model(bare, device, sync_bn=args.sync_bn)
+            optimizer = make_optimizer(model, args)
         criterion = TopoLoss(args.l1 if uses_l1(args) and not finetune else 0.0, args.label_smoothing)
         t0 = time.perf_counter()
         dist.set_epoch(loaders["train_sampler"], epoch)
@@ -218,7 +217,9 @@ def main(args):
         pruned = any(s.original is not None for s in bare.stages())
         record = {"epoch": epoch, "phase": "finetune" if finetune else "train",
                   **{k: v for k, v in stats.items() if k != "lr"}, "lr": stats.get("lr"),
-                  "edge_sparsity": edge_sparsity(bare, None if pruned else args.prune_threshold)}
+                  # before pruning: the sparsity pruning now would reach; afterwards (and for the other
+                  # wirings, never pruned): 1 - present / total
+                  "edge_sparsity": edge_sparsity(bare, args.prune_threshold if prunes(args) and not pruned else None)}
         last = epoch == total_epochs - 1
         if last or (args.eval_every and (epoch + 1) % args.eval_every == 0) or epoch == args.epochs - 1:
             with rng_isolated(device):
