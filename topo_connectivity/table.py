@@ -29,6 +29,7 @@ def plot_accuracy_madds(path) -> Path | None:
         m = r["metrics"]
         ax.errorbar(m["MAdds (M)"], m["top-1"], yerr=m.get("top-1 std", 0.0), fmt="o", capsize=3)
         ax.annotate(r["method"], (m["MAdds (M)"], m["top-1"]), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.margins(x=0.35, y=0.15)
     ax.set_xlabel("MAdds (M), per 32 px image")
     ax.set_ylabel("top-1 (%)")
     ax.set_title("toy data: wirings, mean ± std over seeds", fontsize=9)
