@@ -100,7 +100,7 @@ def _check_finite(df, name, columns) -> None:
         bad = ~np.isfinite(v)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise AnnotationError(f"{name}: line {i + 2}: {c} = {v[i]!r} is not a finite number")
+            raise AnnotationError(f"{name}: line {i + 2}: {c} = {float(v[i])!r} is not a finite number")
 
 
 def read_boxes(src, classes=None, float_dtype=np.float64) -> pd.DataFrame:
@@ -117,13 +117,13 @@ def read_boxes(src, classes=None, float_dtype=np.float64) -> pd.DataFrame:
         bad = (v < 0) | (v > 1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise AnnotationError(f"{name}: line {i + 2}: {c} = {v[i]!r} is outside [0, 1] "
+            raise AnnotationError(f"{name}: line {i + 2}: {c} = {float(v[i])!r} is outside [0, 1] "
                                   f"(box coordinates are normalised by the image size)")
     g = df["IsGroupOf"].to_numpy()
     bad = g != np.round(g)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise AnnotationError(f"{name}: line {i + 2}: IsGroupOf = {g[i]!r} is not an integer")
+        raise AnnotationError(f"{name}: line {i + 2}: IsGroupOf = {float(g[i])!r} is not an integer")
     df["IsGroupOf"] = g.astype(np.int8)
     return df
 
@@ -136,7 +136,7 @@ def read_image_labels(src, classes=None) -> pd.DataFrame:
     bad = (c != 0) & (c != 1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise AnnotationError(f"{name}: line {i + 2}: Confidence = {c[i]!r}; human-verified labels are 0 or 1")
+        raise AnnotationError(f"{name}: line {i + 2}: Confidence = {float(c[i])!r}; human-verified labels are 0 or 1")
     df["Confidence"] = c.astype(np.int8)
     return df
 
