@@ -69,6 +69,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--toy-root", default="", help="where the toy data is written (default <repo>/data/toy/openimages_det)")
     g.add_argument("--toy-train-images", type=int, default=900, help="toy training images")
     g.add_argument("--toy-val-images", type=int, default=300, help="toy validation images")
+    g.add_argument("--toy-test-images", type=int, default=40, help="toy test images")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -154,7 +155,8 @@ def ensure_toy(args) -> None:
     from openimages_det.toy import make_toy_dataset
     root = toy_root(args)
     if dist.is_main():
-        make_toy_dataset(root, train_images=args.toy_train_images, val_images=args.toy_val_images)
+        make_toy_dataset(root, train_images=args.toy_train_images, val_images=args.toy_val_images,
+                         test_images=args.toy_test_images)
     dist.barrier()
     args.data_root, args.release = str(root), "v6"
 
