@@ -10,7 +10,8 @@
   present, 0 = verified absent).
 * predictions (``predictions.csv``): ImageID, LabelName, Score, XMin, XMax, YMin, YMax.
 
-Every reader accepts a path or a DataFrame and fails early with the file, the line and the value:
+ImageID and LabelName come back as pandas categoricals (one copy of each string, whatever the file's
+size). Every reader accepts a path or a DataFrame and fails early with the file, the line and the value:
 a missing column, an unknown LabelName (when a class list is given), a coordinate that is not a number
 in [0, 1], a Confidence other than 0/1, a non-finite score. Lines are counted as in the file (the
 header is line 1).
@@ -61,7 +62,8 @@ def _read(src, columns, what: str, dtypes: dict) -> tuple[pd.DataFrame, str]:
         if missing:
             raise AnnotationError(f"{path}: missing column(s) {missing} in the header (has {list(header)})")
         try:
-            df = pd.read_csv(path, usecols=list(columns), dtype={c: "string" for c in ("ImageID", "LabelName")})
+            # identifiers as categoricals: a 15M-row file keeps one copy of each string
+            df = pd.read_csv(path, usecols=list(columns), dtype={c: "category" for c in ("ImageID", "LabelName")})
         except (ValueError, pd.errors.ParserError) as e:
             raise AnnotationError(f"{path}: cannot parse ({e})") from None
         df = df.loc[:, list(columns)]
@@ -70,7 +72,8 @@ def _read(src, columns, what: str, dtypes: dict) -> tuple[pd.DataFrame, str]:
             if df[c].isna().any():
                 i = int(np.flatnonzero(df[c].isna().to_numpy())[0])
                 raise AnnotationError(f"{name}: line {i + 2}: empty {c}")
-            df[c] = df[c].astype(str)
+            if not isinstance(df[c].dtype, pd.CategoricalDtype):
+                df[c] = df[c].astype(str).astype("category")
     for c, dt in dtypes.items():
         if c not in df.columns:
             continue

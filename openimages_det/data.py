@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
@@ -138,14 +139,13 @@ def _group_objects(img: np.ndarray, boxes: np.ndarray, iou_thr: float, max_pairs
     starts = np.flatnonzero(np.r_[True, img[1:] != img[:-1]])
     counts = np.diff(np.r_[starts, n])
     pairs_per_img = counts * (counts - 1) // 2
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     edges_a, edges_b = [], []
+    cum = np.cumsum(pairs_per_img)
     lo = 0
-    while lo < len(starts):  # chunks of images with at most max_pairs candidate pairs
-        hi = lo + 1
-        total = pairs_per_img[lo]
-        while hi < len(starts) and total + pairs_per_img[hi] <= max_pairs:
-            total += pairs_per_img[hi]
-            hi += 1
+    while lo < len(starts):  # chunks of images with at most max_pairs candidate pairs (at least one image)
+        done = cum[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(cum, done + max_pairs, side="right")))
         st, ct = starts[lo:hi], counts[lo:hi]
         reps = np.repeat(ct, ct)                                    # for each box, its image's size
         box = np.repeat(st, ct) + (np.arange(ct.sum()) - np.repeat(np.cumsum(ct) - ct, ct))
@@ -158,7 +158,6 @@ def _group_objects(img: np.ndarray, boxes: np.ndarray, iou_thr: float, max_pairs
         x2 = np.minimum(boxes[a, 2], boxes[b, 2])
         y2 = np.minimum(boxes[a, 3], boxes[b, 3])
         inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-        area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         iou = inter / (area[a] + area[b] - inter)
         keep = iou >= iou_thr
         edges_a.append(a[keep])
@@ -184,13 +183,14 @@ def build_records(boxes_df, class_names: list, hierarchy=None, concurrent_iou: f
     y1, y2 = boxes_df["YMin"].to_numpy(np.float32), boxes_df["YMax"].to_numpy(np.float32)
     valid = (x1 < x2) & (y1 < y2)
     skipped = int((~valid).sum())
-    ids = boxes_df["ImageID"].to_numpy(str)[valid]
+    codes, names = pd.factorize(boxes_df["ImageID"], sort=True)          # no per-row strings
     lab = boxes_df["LabelName"].map(cls_index).to_numpy()[valid].astype(np.int32)
     box = np.column_stack([x1, y1, x2, y2])[valid]
     grp = boxes_df["IsGroupOf"].to_numpy()[valid] == 1
-    order = np.argsort(ids, kind="stable")                          # images sorted, file order within
-    ids, lab, box, grp = ids[order], lab[order], box[order], grp[order]
-    img_uniq, img_code = np.unique(ids, return_inverse=True)
+    order = np.argsort(codes[valid], kind="stable")                      # images sorted, file order within
+    used, img_code = np.unique(codes[valid][order], return_inverse=True)
+    img_uniq = np.asarray(names, dtype=object)[used]
+    lab, box, grp = lab[order], box[order], grp[order]
     obj = _group_objects(img_code, box, concurrent_iou)
     n_obj = int(obj.max()) + 1 if len(obj) else 0
     first = np.full(n_obj, len(obj))
@@ -218,7 +218,7 @@ def build_records(boxes_df, class_names: list, hierarchy=None, concurrent_iou: f
         exp_lab, lab_ptr = ann_lab, ann_ptr
     obj_img = img_code[first]
     obj_ptr = np.searchsorted(obj_img, np.arange(len(img_uniq) + 1))
-    return TrainRecords(image_ids=img_uniq.astype(object), obj_ptr=obj_ptr, boxes=box[first], group=grp[first],
+    return TrainRecords(image_ids=img_uniq, obj_ptr=obj_ptr, boxes=box[first], group=grp[first],
                         primary=lab[first], lab_ptr=lab_ptr, labels=exp_lab, ann_ptr=ann_ptr, annotated=ann_lab,
                         num_classes=len(class_names), skipped_boxes=skipped)
 

@@ -178,7 +178,7 @@ def random_baseline(gt_boxes, gt_labels, class_names, hierarchy, stats, args, pe
                     seed: int = 0) -> dict:
     """A trivial detector: ``per_image`` random boxes per evaluated image, random classes and scores."""
     rng = np.random.default_rng(seed)
-    images = np.unique(np.concatenate([gt_boxes["ImageID"].to_numpy(str), gt_labels["ImageID"].to_numpy(str)]))
+    images = np.asarray(sorted(set(gt_boxes["ImageID"]) | set(gt_labels["ImageID"])), dtype=object)
     n = len(images) * per_image
     x0, y0 = rng.uniform(0, 0.9, n), rng.uniform(0, 0.9, n)
     w, h = rng.uniform(0.05, 0.5, n), rng.uniform(0.05, 0.5, n)

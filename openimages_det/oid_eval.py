@@ -78,12 +78,12 @@ def expand_hierarchy(df: pd.DataFrame, hierarchy, kind: str = "boxes") -> pd.Dat
     h = load_hierarchy(hierarchy)
     if "LabelName" not in df.columns or (kind == "labels" and "Confidence" not in df.columns):
         raise ValueError(f"expand_hierarchy({kind}): the table needs LabelName{' and Confidence' if kind == 'labels' else ''}")
-    labels = df["LabelName"].astype(str).to_numpy()
     negative = (df["Confidence"].to_numpy() == 0) if kind == "labels" else np.zeros(len(df), bool)
-    uniq, inv = np.unique(labels, return_inverse=True)
+    inv, uniq = pd.factorize(df["LabelName"])
+    uniq = np.asarray(uniq, dtype=object)
     missing = [u for u in uniq if u not in h]
     if missing:
-        first = int(np.flatnonzero(labels == missing[0])[0])
+        first = int(np.flatnonzero(uniq[inv] == missing[0])[0])
         raise ValueError(f"row {first}: LabelName {missing[0]!r} is not in {h.source} "
                          f"({len(missing)} label(s) missing, the official tool asserts on them)")
     # one expansion list per (label, negative) pair, then a vectorised gather
@@ -101,7 +101,7 @@ def expand_hierarchy(df: pd.DataFrame, hierarchy, kind: str = "boxes") -> pd.Dat
     first = np.repeat(np.cumsum(n_out) - n_out, n_out)
     within = np.arange(len(rows)) - first
     out = df.iloc[rows].reset_index(drop=True)
-    out["LabelName"] = table[starts[key][rows] + within]
+    out["LabelName"] = pd.Categorical(table[starts[key][rows] + within])
     return out
 
 
@@ -117,8 +117,18 @@ def _segment_first_argmax(values: np.ndarray, counts: np.ndarray) -> tuple[np.nd
     return mx, np.minimum.reduceat(cand, starts)
 
 
-def _codes(values: np.ndarray, index: pd.Index) -> np.ndarray:
-    return index.get_indexer(values)
+def _codes(values: pd.Series, index: pd.Index) -> np.ndarray:
+    """Positions of a column's values in ``index`` (through the categories for a categorical column)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return index.get_indexer(values.cat.categories.astype(str))[values.cat.codes.to_numpy()].astype(np.int64)
+    return index.get_indexer(values.astype(str)).astype(np.int64)
+
+
+def _distinct(*columns: pd.Series) -> np.ndarray:
+    """Sorted distinct values of several string columns (categorical or not)."""
+    parts = [np.asarray(c.cat.categories.astype(str) if isinstance(c.dtype, pd.CategoricalDtype) else c.unique(),
+                        dtype=object) for c in columns]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, object)
 
 
 def _yxyx_to_xyxy(df: pd.DataFrame) -> np.ndarray:
@@ -136,7 +146,7 @@ def _load_inputs(boxes, labels, predictions, classes, hierarchy):
         gt_boxes = expand_hierarchy(gt_boxes, h, "boxes")
         gt_labels = expand_hierarchy(gt_labels, h, "labels")
     if known is None:
-        known = sorted(set(gt_boxes["LabelName"]) | set(gt_labels["LabelName"]) | set(preds["LabelName"]))
+        known = list(_distinct(gt_boxes["LabelName"], gt_labels["LabelName"], preds["LabelName"]))
     else:
         for df, what in ((gt_boxes, "ground-truth boxes"), (gt_labels, "image labels"), (preds, "predictions")):
             bad = ~df["LabelName"].isin(known).to_numpy()
@@ -163,23 +173,22 @@ def evaluate(boxes, labels, predictions, *, classes=None, hierarchy=None, iou_th
         raise ValueError("classes must be unique")
     n_cls = len(cls_index)
     # images in ImageID order (the official loop is a sorted groupby)
-    img_index = pd.Index(np.unique(np.concatenate([
-        gt_boxes["ImageID"].to_numpy(str), gt_labels["ImageID"].to_numpy(str), preds["ImageID"].to_numpy(str)])))
+    img_index = pd.Index(_distinct(gt_boxes["ImageID"], gt_labels["ImageID"], preds["ImageID"]))
 
-    g_img = _codes(gt_boxes["ImageID"].to_numpy(str), img_index).astype(np.int64)
-    g_cls = _codes(gt_boxes["LabelName"].to_numpy(str), cls_index).astype(np.int64)
+    g_img = _codes(gt_boxes["ImageID"], img_index)
+    g_cls = _codes(gt_boxes["LabelName"], cls_index)
     g_box = _yxyx_to_xyxy(gt_boxes)
     g_group = gt_boxes["IsGroupOf"].to_numpy() != 0            # astype(bool), as the official
-    l_img = _codes(gt_labels["ImageID"].to_numpy(str), img_index).astype(np.int64)
-    l_cls = _codes(gt_labels["LabelName"].to_numpy(str), cls_index).astype(np.int64)
+    l_img = _codes(gt_labels["ImageID"], img_index)
+    l_cls = _codes(gt_labels["LabelName"], cls_index)
 
     # ground-truth count per class: non-group-of boxes + weight x group-of boxes
     n_gt = (np.bincount(g_cls[~g_group], minlength=n_cls).astype(np.float64)
             + group_of_weight * np.bincount(g_cls[g_group], minlength=n_cls))
 
     # detections: evaluatable (image, class) and valid boxes only
-    d_img = _codes(preds["ImageID"].to_numpy(str), img_index).astype(np.int64)
-    d_cls = _codes(preds["LabelName"].to_numpy(str), cls_index).astype(np.int64)
+    d_img = _codes(preds["ImageID"], img_index)
+    d_cls = _codes(preds["LabelName"], cls_index)
     d_box = _yxyx_to_xyxy(preds)
     d_score = preds["Score"].to_numpy(np.float64)
     evaluatable = np.unique(np.concatenate([l_img * n_cls + l_cls, g_img * n_cls + g_cls]))

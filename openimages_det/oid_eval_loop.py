@@ -58,6 +58,9 @@ def evaluate_loop(boxes, labels, predictions, *, classes=None, hierarchy=None, i
                   group_of_weight: float = 1.0) -> dict:
     """Same inputs and output as ``oid_eval.evaluate``."""
     gt_boxes, gt_labels, preds, class_names = _load_inputs(boxes, labels, predictions, classes, hierarchy)
+    for df in (gt_boxes, gt_labels, preds):                 # plain strings: a loop indexes them row by row
+        for c in ("ImageID", "LabelName"):
+            df[c] = np.asarray(df[c], dtype=object)
     n_gt = {c: 0.0 for c in class_names}
     gt_by_image = {}
     for img, df in gt_boxes.groupby("ImageID", sort=True):

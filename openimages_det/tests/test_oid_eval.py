@@ -55,10 +55,11 @@ def test_micro_pre_expanded_and_cli(tmp_path):
 
 def test_expansion_equals_official_tool():
     h = MICRO / "hierarchy.json"
-    boxes = expand_hierarchy(read_boxes(MICRO / "gt_boxes.csv"), h, "boxes")
-    pd.testing.assert_frame_equal(boxes, read_boxes(MICRO / "gt_boxes_expanded.csv"))
-    labels = expand_hierarchy(read_image_labels(MICRO / "gt_labels.csv"), h, "labels")
-    pd.testing.assert_frame_equal(labels, read_image_labels(MICRO / "gt_labels_expanded.csv"))
+    ids = {"ImageID": str, "LabelName": str}
+    boxes = expand_hierarchy(read_boxes(MICRO / "gt_boxes.csv"), h, "boxes").astype(ids)
+    pd.testing.assert_frame_equal(boxes, read_boxes(MICRO / "gt_boxes_expanded.csv").astype(ids))
+    labels = expand_hierarchy(read_image_labels(MICRO / "gt_labels.csv"), h, "labels").astype(ids)
+    pd.testing.assert_frame_equal(labels, read_image_labels(MICRO / "gt_labels_expanded.csv").astype(ids))
 
 
 def _dag():
