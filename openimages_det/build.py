@@ -22,6 +22,7 @@ from openimages_det.data import (
     check_images,
     class_statistics,
     concurrent_rates,
+    list_images,
     load_classes,
     load_split_tables,
     resolve_files,
@@ -187,16 +188,23 @@ def build_data(args, splits=("train", "validation")) -> dict:
     for split in ("validation", "test"):
         if split not in splits:
             continue
-        boxes, labels = load_split_tables(files[split], class_names)
-        ids = sorted(set(boxes["ImageID"]) | set(labels["ImageID"]))
+        if split == "test" and not Path(files[split]["boxes"]).is_file():
+            # the Challenge test set comes without annotations: predict every image of the folder
+            boxes = labels = None
+            ids = list_images(files[split]["images"])
+        else:
+            boxes, labels = load_split_tables(files[split], class_names)
+            ids = sorted(set(boxes["ImageID"]) | set(labels["ImageID"]))
         if args.max_val_images:
             ids = ids[: args.max_val_images]
             keep = set(ids)
-            boxes, labels = boxes[boxes["ImageID"].isin(keep)], labels[labels["ImageID"].isin(keep)]
+            if boxes is not None:
+                boxes, labels = boxes[boxes["ImageID"].isin(keep)], labels[labels["ImageID"].isin(keep)]
         check_images(files[split]["images"], ids, split)
         key = "val" if split == "validation" else "test"
         out[key] = OpenImagesImages(ids, files[split]["images"])
-        out[f"{key}_boxes"], out[f"{key}_labels"] = boxes.reset_index(drop=True), labels.reset_index(drop=True)
+        if boxes is not None:
+            out[f"{key}_boxes"], out[f"{key}_labels"] = boxes.reset_index(drop=True), labels.reset_index(drop=True)
     return out
 
 

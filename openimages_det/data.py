@@ -37,8 +37,8 @@ from openimages_det.annotations import read_boxes, read_classes, read_image_labe
 from openimages_det.hierarchy import load_hierarchy
 
 __all__ = ["RELEASES", "resolve_files", "TrainRecords", "build_records", "concurrent_rates", "ancestor_matrix",
-           "class_statistics", "OpenImagesTrain", "OpenImagesImages", "collate", "check_images", "DataError",
-           "load_split_tables", "load_classes"]
+           "class_statistics", "list_images", "check_images", "OpenImagesTrain", "OpenImagesImages", "collate",
+           "DataError", "load_split_tables", "load_classes"]
 log = logging.getLogger("openimages_det")
 
 # release -> {file kind: [candidate names]}; "{split}" is train / validation / test
@@ -199,21 +199,14 @@ def build_records(boxes_df, class_names: list, hierarchy=None, concurrent_iou: f
     pairs = np.unique(obj.astype(np.int64) * (len(class_names) + 1) + lab)
     ann_obj, ann_lab = pairs // (len(class_names) + 1), (pairs % (len(class_names) + 1)).astype(np.int32)
     ann_ptr = np.searchsorted(ann_obj, np.arange(n_obj + 1))
-    if expand:
+    if expand:  # every (object, label) pair brings the label's ancestors: incidence @ ancestor matrix
         if hierarchy is None:
             raise DataError("--train-labels expanded needs the hierarchy file")
-        h = load_hierarchy(hierarchy)
-        anc = {cls_index[c]: [cls_index[a] for a in h.ancestors(c) if a in cls_index]
-               for c in class_names if c in h}
-        extra_o, extra_l = [ann_obj], [ann_lab]
-        for c, parents in anc.items():
-            sel = ann_obj[ann_lab == c]
-            for p in parents:
-                extra_o.append(sel)
-                extra_l.append(np.full(len(sel), p, np.int32))
-        pairs = np.unique(np.concatenate(extra_o) * (len(class_names) + 1) + np.concatenate(extra_l))
-        exp_obj, exp_lab = pairs // (len(class_names) + 1), (pairs % (len(class_names) + 1)).astype(np.int32)
-        lab_ptr = np.searchsorted(exp_obj, np.arange(n_obj + 1))
+        n_cls = len(class_names) + 1
+        inc = csr_matrix((np.ones(len(ann_lab)), (ann_obj, ann_lab)), shape=(n_obj, n_cls))
+        exp = (inc @ ancestor_matrix(class_names, hierarchy)).tocsr()
+        exp.sort_indices()
+        lab_ptr, exp_lab = exp.indptr.astype(np.int64), exp.indices.astype(np.int32)
     else:
         exp_lab, lab_ptr = ann_lab, ann_ptr
     obj_img = img_code[first]
@@ -268,11 +261,18 @@ def class_statistics(records: TrainRecords, class_names: list, hierarchy=None) -
             "object_count": obj_count.astype(np.int64).tolist()}
 
 
+def list_images(image_dir: Path) -> list:
+    """ImageIDs of the ``<ImageID>.jpg`` files of a folder, sorted."""
+    if not Path(image_dir).is_dir():
+        raise DataError(f"{image_dir}: image folder not found")
+    return sorted(e.name[:-4] for e in os.scandir(image_dir) if e.name.endswith(".jpg"))
+
+
 def check_images(image_dir: Path, image_ids, what: str) -> None:
     """Every ``<image_dir>/<ImageID>.jpg`` must exist (one directory listing, not one stat per image)."""
     if not image_dir.is_dir():
         raise DataError(f"{image_dir}: image folder of the {what} split not found")
-    present = {e.name[:-4] for e in os.scandir(image_dir) if e.name.endswith(".jpg")}
+    present = set(list_images(image_dir))
     missing = [i for i in image_ids if i not in present]
     if missing:
         raise DataError(f"{image_dir}: {len(missing)} of {len(image_ids)} {what} images missing, "
