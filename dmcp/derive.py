@@ -9,13 +9,14 @@
   forward pass; here thousands of samples are counted analytically in one vectorised call).
 
 Both return states (groups kept per gate) whose exported network's counted MAdds lie in
-[band * T, T]; `derive` writes the arch.json record.
+[band * T, T]; `derive` writes the arch.json record. Every budget and count here is in absolute
+multiply-adds (MFLOPs appear only on the command line and in printed text).
 """
 from __future__ import annotations
 
 import copy
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -117,16 +118,15 @@ def export_pruned(net: DMCPSupernet, states: Sequence[int] | None = None, channe
     return plain
 
 
-def arch_record(net: DMCPSupernet, states: Sequence[int], target_mflops: float | None, method: str,
+def arch_record(net: DMCPSupernet, states: Sequence[int], target_madds: float | None, method: str,
                 extra: dict | None = None) -> dict:
-    """The arch.json content: per-gate and per-layer widths, MAdds, parameters, target."""
+    """The arch.json content: per-gate and per-layer widths, MAdds, parameters, target MAdds."""
     channels = net.channels_of(list(states)).tolist()
     madds = int(net.madds(channels))
     rec = {
         "method": method,
-        "target_mflops": target_mflops,
+        "target_madds": target_madds,
         "madds": madds,
-        "mflops": madds / 1e6,
         "params": int(net.params(channels)),
         "full_madds": int(net.madds(net.full_channels())),
         "input_size": net.input_size,
@@ -142,12 +142,12 @@ def arch_record(net: DMCPSupernet, states: Sequence[int], target_mflops: float |
     return rec
 
 
-def derive(net: DMCPSupernet, target_mflops: float, method: str = "es", band: float = 0.95,
+def derive(net: DMCPSupernet, target_madds: float, method: str = "es", band: float = 0.95,
            generator: torch.Generator | None = None) -> dict:
-    """Derive one architecture (`es` or `ds`) inside [band * T, T] and return its arch record
-    (with the derivation time in milliseconds)."""
+    """Derive one architecture (`es` or `ds`) with MAdds inside [band * T, T] and return its arch
+    record (with the derivation time in milliseconds)."""
     t0 = time.perf_counter()
-    target = float(target_mflops) * 1e6
+    target = float(target_madds)
     if method == "es":
         states, info = expected_sampling(net, target, band)
     elif method == "ds":
@@ -157,5 +157,4 @@ def derive(net: DMCPSupernet, target_mflops: float, method: str = "es", band: fl
         raise ValueError(f"unknown derivation {method!r} (es or ds)")
     info["derive_ms"] = (time.perf_counter() - t0) * 1e3
     info["band"] = [band * target, target]
-    rec = arch_record(net, states, float(target_mflops), method, {"derivation": info})
-    return rec
+    return arch_record(net, states, target, method, {"derivation": info})
