@@ -468,7 +468,7 @@ def test_cli_detections_subprocess(tmp_path):
         [sys.executable, "-m", "shared.metrics.activitynet", "detections", "--gt",
          str(d / "ground_truth.json"), "--pred", str(d / "detections.json"),
          "--tiou-thresholds", "0.5:0.95:0.05", "--json", str(js)],
-        capture_output=True, text=True, cwd=REPO, timeout=120)
+        capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "average mAP" in proc.stdout
     out = json.loads(js.read_text())
