@@ -46,6 +46,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--toy-test-subjects", type=int, default=14, help="toy: subjects in Data/test")
     g.add_argument("--toy-live", type=int, default=6, help="toy: live images per subject")
     g.add_argument("--toy-spoof", type=int, default=14, help="toy: spoof images per subject")
+    g.add_argument("--toy-cue", type=float, default=None, help="toy: strength of the spoof media's artefacts "
+                   "(1 = full, 0 = perfect replicas; default: toy.py's)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -98,7 +100,8 @@ def resolve_root(args) -> Path:
         root = toy_root(args)
         if dist.is_main():
             toy.make_toy_dataset(root, train_subjects=args.toy_train_subjects, test_subjects=args.toy_test_subjects,
-                                 live_per_subject=args.toy_live, spoof_per_subject=args.toy_spoof)
+                                 live_per_subject=args.toy_live, spoof_per_subject=args.toy_spoof,
+                                 cue=toy.DEFAULT_CUE if args.toy_cue is None else args.toy_cue)
         dist.barrier()
         return root
     root = Path(args.data_root)

@@ -19,7 +19,9 @@ from shared.testing import torchrun
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "celeba_spoof" / "configs" / "toy.yaml"
-SIZE = ["--toy-train-subjects", "24", "--toy-test-subjects", "8", "--toy-live", "4", "--toy-spoof", "8"]
+# a small toy with the media's artefacts at full strength (cue 1): these tests check that the pipeline
+# learns; the default toy's subtler cues are for the claim (claims.py)
+SIZE = ["--toy-train-subjects", "24", "--toy-test-subjects", "8", "--toy-live", "4", "--toy-spoof", "8", "--toy-cue", "1"]
 SMALL = ["--width", "16", "--input-size", "48", "--batch-size", "16", "--val-fraction", "0.25", "--lr", "0.02"]
 
 
@@ -27,7 +29,7 @@ SMALL = ["--width", "16", "--input-size", "48", "--batch-size", "16", "--val-fra
 def toy_root(tmp_path_factory):
     from celeba_spoof.toy import make_toy_dataset
     root = tmp_path_factory.mktemp("toy") / "celeba_spoof"
-    make_toy_dataset(root, train_subjects=24, test_subjects=8, live_per_subject=4, spoof_per_subject=8)
+    make_toy_dataset(root, train_subjects=24, test_subjects=8, live_per_subject=4, spoof_per_subject=8, cue=1.0)
     return root
 
 
