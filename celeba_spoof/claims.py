@@ -55,7 +55,7 @@ def run_seed(args, seed: int) -> dict:
 
 def record(args, per_seed: dict, cfg: str) -> list[dict]:
     seeds = sorted(per_seed)
-    data = "toy (celeba_spoof/toy.py: synthetic faces and spoofs in the CelebA-Spoof layout)"
+    data = "toy"
     rows = []
     for v, name in ARMS.items():
         runs = [per_seed[s][v][1] for s in seeds]
