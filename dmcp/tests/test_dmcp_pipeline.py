@@ -33,13 +33,13 @@ def _args(parser, out, root, *extra):
 def searched(tmp_path_factory, toy_root):
     out = tmp_path_factory.mktemp("runs")
     args = _args(prune.get_args_parser(), out, toy_root, "--epochs", "3", "--arch-lr", "40",
-                 "--no-then-retrain", "--no-export-program", "--ds-samples", "2")
+                 "--then-retrain", "--retrain-epochs", "1", "--no-export-program", "--ds-samples", "2")
     run_dir, results = prune.main(args)
-    return out, run_dir, results
+    return out, run_dir, results, args
 
 
 def test_toy_search_lands_in_its_band_and_exports(searched):
-    _, run_dir, res = searched
+    out, run_dir, res, args = searched
     target = res["target_madds"]
     assert target == 2.0e6 and 0.95 * target <= res["madds"] <= target
     arch = json.loads((run_dir / "arch.json").read_text())
@@ -55,10 +55,18 @@ def test_toy_search_lands_in_its_band_and_exports(searched):
     assert 0.8 * target <= records[-1]["expected_madds"] <= 1.1 * target, records[-1]["expected_madds"]
     pruned = torch.load(run_dir / "pruned.pt", weights_only=True)
     assert pruned["arch"]["madds"] == arch["madds"]
+    # --then-retrain trains in the sub-run <config>-retrain; a resumed prune run continues it only
+    # when it holds the same architecture
+    sub = Path(res["retrain_run_dir"])
+    assert sub.parent == out / "dmcp" / "toy-retrain" and (sub / "checkpoint_last.pt").is_file()
+    assert prune.retrain_run(args, arch, resumed=True) == (sub, sub / "checkpoint_last.pt")
+    other = dict(arch, layers=arch["layers"][:-1])
+    fresh, ckpt = prune.retrain_run(args, other, resumed=True)
+    assert fresh != sub and fresh.parent == sub.parent and ckpt is None
 
 
 def test_retraining_beats_chance_and_eval_reproduces_it(searched, toy_root):
-    out, run_dir, _ = searched
+    out, run_dir, _, _ = searched
     args = _args(train.get_args_parser(), out, toy_root, "--retrain-epochs", "16", "--arch", str(run_dir / "arch.json"))
     rdir, metrics = train.main(args)
     assert metrics["top1"] >= 40.0, metrics  # chance: 10 %
