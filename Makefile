@@ -25,7 +25,7 @@ endif
 PAPER_FLAGS = $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy.yaml)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint bench clean
+.PHONY: help setup test lint bench report clean
 
 help: ## print this help
 	@echo "usage: make <target> [DATA=path] [CONFIG=file.yaml] [NPROC=n] [ARGS='...']"
@@ -57,8 +57,11 @@ bench: $(STAMP) ## run every benchmark (prints ratios against in-run baselines)
 	@set -e; for f in $$(ls shared/bench/bench_*.py */bench/bench_*.py 2>/dev/null | sort -u); do \
 		echo "== $$f"; $(PY) $$f --quick; done
 
-clean: ## remove runs, toy data and caches (keeps .venv)
-	rm -rf runs data .pytest_cache
+report: $(STAMP) ## report/index.html: every paper's table beside ours, claims, plots (from committed JSON)
+	$(PY) -m shared.report
+
+clean: ## remove runs, toy data, the report and caches (keeps .venv)
+	rm -rf runs data report .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 define PAPER_RULES
