@@ -11,8 +11,10 @@ softmax concurrent full --seed S``) and records:
   with the concurrent softmax (``full`` vs ``concurrent``), on ``mAP_rare``;
 * ``full_vs_softmax``: the whole method vs the softmax baseline on ``mAP`` (the paper's +3.34);
 
-each with the per-seed values, the paired difference and its verdict (shared.results), and one toy
-table row per variant (the mean over seeds) plus the random-box baseline. Not a test: it takes a while.
+each with the per-seed values, the paired difference and its verdict (shared.results), one toy table row
+per variant (the mean over seeds) plus the random-box baseline, and ``results/per_class_ap.png`` (each
+class's AP, mean over seeds, classes from the most to the least frequent in training). Not a test: it
+takes a while.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
     cfg = HERE / "configs" / "toy.yaml"
     values = {arm: {k: [] for k in KEYS} for arm in ARMS}
+    per_class = {arm: [] for arm in ARMS}
     baseline = {k: [] for k in KEYS}
     for seed in args.seeds:
         targs = config.parse_args(train.get_args_parser(), ["--config", str(cfg), "--seed", str(seed),
@@ -53,6 +56,7 @@ def main(argv=None) -> dict:
             res = runs[arm][1]
             for k in KEYS:
                 values[arm][k].append(res[k])
+            per_class[arm].append(res["per_class_AP"])
         for k in KEYS:
             baseline[k].append(runs[ARMS[0]][1]["baseline_random"][k])
     common = dict(seeds=args.seeds, command=COMMAND, data="toy", config="configs/toy.yaml")
@@ -64,8 +68,42 @@ def main(argv=None) -> dict:
     rows.append(results.reproduced_row("toy", "random boxes (100 per image)", {k: statistics.fmean(baseline[k]) for k in KEYS},
                                        **common))
     results.update_reproduced(args.out, rows, claims)
+    first = runs[ARMS[0]][0]
+    plot_per_class_ap(per_class, first / "results.json", HERE / "results" / "per_class_ap.png")
     print(results.render_markdown(results.load_paper(HERE / "results" / "paper.json"), results.load_reproduced(args.out)))
     return {"claims": claims, "rows": rows}
+
+
+def plot_per_class_ap(per_class: dict, any_results, out: Path) -> Path:
+    """Bars of each class's AP (mean over seeds) per arm, classes ordered by training images (most first)."""
+    import json
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import torch
+
+    res = json.loads(Path(any_results).read_text())
+    ckpt = torch.load(Path(any_results).parent / "checkpoint_last.pt", map_location="cpu", weights_only=True)
+    names, counts = ckpt["class_names"], ckpt["stats"]["image_count"]
+    order = sorted(range(len(names)), key=lambda i: -counts[i])
+    fig, ax = plt.subplots(figsize=(11, 3.8))
+    width = 0.8 / len(per_class)
+    for k, (arm, runs) in enumerate(per_class.items()):
+        means = [statistics.fmean(r[names[i]] for r in runs if r[names[i]] is not None) for i in order]
+        ax.bar([i + (k - (len(per_class) - 1) / 2) * width for i in range(len(order))], means, width, label=arm)
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([f"{names[i].split('/')[-1].removeprefix('t_')}\n{counts[i]}" for i in order], fontsize=7)
+    ax.set_ylabel("AP (%)")
+    ax.set_title(f"Per-class AP on the toy validation split, mean over {len(next(iter(per_class.values())))} seeds "
+                 f"(class and training images; rare: {', '.join(c.split('/')[-1].removeprefix('t_') for c in res.get('rare_classes', []))})",
+                 fontsize=8)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 if __name__ == "__main__":
