@@ -60,6 +60,9 @@ def test_toy_claims_as_measured():
         c = claims[cid]
         assert c["verdict"] == "holds", cid
         assert all(m > b for m, b in zip(c["arms"][c["method"]], c["arms"][c["baseline"]])), cid
-    assert claims["concurrent_vs_softmax"]["verdict"] == "not shown"
+    c = claims["concurrent_vs_softmax"]
+    assert c["verdict"] == "not shown"
+    # issue 18's direction, as far as the toy shows it: ahead in every seed, by less than the spread
+    assert all(m > b for m, b in zip(c["arms"][c["method"]], c["arms"][c["baseline"]]))
     readme = (HERE / "README.md").read_text()
     assert "Concurrent softmax over softmax on the multi-label classes is not shown" in readme
