@@ -10,10 +10,10 @@
   (``loss.class_scores``); with ``--emit-ancestors`` every detection is copied to each ancestor class
   of the hierarchy (same box, same score) before the class-wise NMS, because the metric expands the
   ground truth to ancestors but never the predictions.
-* ``FP32RegionProposalNetwork``: torchvision's RPN with its head under the caller's autocast and the
-  anchors, box decoding, proposal selection (top-k, NMS) and losses in fp32; the RoI heads decode
-  boxes, run NMS and compute losses in fp32 too (``shared.device.fp32``), so bf16 training does not
-  snap proposal coordinates to the bf16 grid.
+* Precision: the repository's rule (``shared.box_precision.fp32_box_arithmetic``): the RPN head and
+  the box head autocast, while anchors, box decoding, proposal selection (top-k, NMS) and the RPN losses
+  run in fp32; ``LabelSetRoIHeads`` decodes boxes, runs NMS and computes its losses in fp32 too
+  (``shared.device.fp32``), so bf16 training does not snap coordinates to the bf16 grid.
 * Backbones: ResNet-50 / ResNet-101 / ResNeXt-101 64x4d FPN (torchvision, ImageNet weights by name or a
   local state dict), or ``TinyTrunk`` for the CPU toy runs.
 """
@@ -30,13 +30,14 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN, resnet_fpn_backbone
 from torchvision.models.detection.faster_rcnn import TwoMLPHead
 from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead, concat_box_prediction_layers
+from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import boxes as box_ops
 
 from openimages_det.loss import class_scores
+from shared.box_precision import fp32_box_arithmetic
 from shared.device import fp32
 
-__all__ = ["BoxPredictor", "LabelSetRoIHeads", "FP32RegionProposalNetwork", "TinyTrunk", "build_detector",
+__all__ = ["BoxPredictor", "LabelSetRoIHeads", "TinyTrunk", "build_detector",
            "ancestor_table", "BACKBONES"]
 log = logging.getLogger("openimages_det")
 BACKBONES = ("resnet50", "resnet101", "resnext101_64x4d", "tiny")
@@ -71,34 +72,6 @@ def ancestor_table(class_names: list, hierarchy) -> tuple[torch.Tensor, torch.Te
         idx.extend(anc)
         ptr.append(len(idx))
     return torch.tensor(ptr, dtype=torch.int64), torch.tensor(idx, dtype=torch.int64)
-
-
-class FP32RegionProposalNetwork(RegionProposalNetwork):
-    """torchvision's RPN; only the head runs under the caller's autocast (see the module docstring)."""
-
-    def forward(self, images, features, targets=None):
-        feats = list(features.values())
-        objectness, deltas = self.head(feats)
-        device = feats[0].device
-        with fp32(device):
-            # the anchor generator reads only the shapes and dtype of the feature maps
-            shapes = [f.new_empty((1, 1, *f.shape[-2:]), dtype=torch.float32) for f in feats]
-            anchors = self.anchor_generator(images, shapes)
-            num_images = len(anchors)
-            num_per_level = [o[0].shape[0] * o[0].shape[1] * o[0].shape[2] for o in objectness]
-            objectness, deltas = concat_box_prediction_layers([o.float() for o in objectness],
-                                                              [d.float() for d in deltas])
-            proposals = self.box_coder.decode(deltas.detach(), anchors).view(num_images, -1, 4)
-            boxes, _ = self.filter_proposals(proposals, objectness, images.image_sizes, num_per_level)
-            losses = {}
-            if self.training:
-                if targets is None:
-                    raise ValueError("targets are needed in training")
-                labels, matched = self.assign_targets_to_anchors(anchors, targets)
-                reg_targets = self.box_coder.encode(matched, anchors)
-                loss_obj, loss_reg = self.compute_loss(objectness, deltas, labels, reg_targets)
-                losses = {"loss_objectness": loss_obj, "loss_rpn_box_reg": loss_reg}
-        return boxes, losses
 
 
 class LabelSetRoIHeads(RoIHeads):
@@ -271,7 +244,7 @@ def build_detector(num_classes: int, cls_loss: nn.Module, *, backbone: str = "re
                    rpn_post_nms_test: int = 1000, roi_batch_size: int = 512, score_thresh: float = 0.001,
                    nms_thresh: float = 0.5, detections_per_img: int = 100, tiny_widths=(16, 32, 48, 64),
                    fpn_channels: int = 256, box_head_dim: int = 1024) -> FasterRCNN:
-    """Faster R-CNN FPN with ``LabelSetRoIHeads`` and ``FP32RegionProposalNetwork`` (module docstring).
+    """Faster R-CNN FPN with ``LabelSetRoIHeads`` and the fp32 box-arithmetic rule (module docstring).
     ``min_size``: training shorter sides (one drawn per batch); evaluation uses the last."""
     body = _backbone(backbone, pretrained, trainable_layers, tiny_widths, fpn_channels)
     anchors = AnchorGenerator(tuple((int(s),) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
@@ -281,11 +254,11 @@ def build_detector(num_classes: int, cls_loss: nn.Module, *, backbone: str = "re
                        rpn_anchor_generator=anchors, box_head=box_head, box_predictor=predictor,
                        box_score_thresh=score_thresh, box_nms_thresh=nms_thresh, box_detections_per_img=detections_per_img,
                        box_batch_size_per_image=roi_batch_size)
-    model.rpn = FP32RegionProposalNetwork(
+    model.rpn = RegionProposalNetwork(
         anchors, RPNHead(body.out_channels, anchors.num_anchors_per_location()[0]), 0.7, 0.3, 256, 0.5,
         dict(training=rpn_pre_nms_train, testing=rpn_pre_nms_test),
         dict(training=rpn_post_nms_train, testing=rpn_post_nms_test), 0.7)
     model.roi_heads = LabelSetRoIHeads.from_roi_heads(model.roi_heads, cls_loss=cls_loss, score_mode=score_mode,
                                                       emit_ancestors=emit_ancestors, ancestors=ancestors)
-    return model
+    return fp32_box_arithmetic(model)   # fp32 anchors, decoding, proposal selection, RPN losses
 
