@@ -6,7 +6,7 @@ sigmoid logits and no background column, so ``EQLRoIHeads`` overrides ``forward`
 classification loss, class-specific box regression, torchvision's mask branch unchanged) and
 ``postprocess_detections`` (sigmoid scores). Everything else is torchvision's: backbone + FPN, RPN,
 proposal matching and sampling, RoIAlign, box coder, mask head; under bf16 autocast the anchors,
-box decoding, proposal selection and NMS run in fp32 (``eql.box_precision``).
+box decoding, proposal selection and NMS run in fp32 (``shared.box_precision``).
 
 Label conventions: torchvision targets carry labels 1..C (0 = background) and so do the
 detections this model returns; the losses take the official convention (0..C-1, C = background).
@@ -28,8 +28,8 @@ from torchvision.models.detection.mask_rcnn import MaskRCNNHeads, MaskRCNNPredic
 from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_inference, maskrcnn_loss
 from torchvision.ops import boxes as box_ops
 
-from eql.box_precision import fp32_box_arithmetic
 from eql.loss import prior_bias, torchvision_to_gt_classes
+from shared.box_precision import fp32_box_arithmetic
 from shared.device import fp32
 
 __all__ = ["SigmoidBoxPredictor", "SoftmaxBoxPredictor", "EQLRoIHeads", "TinyTrunk", "build_detector"]
@@ -131,7 +131,7 @@ class EQLRoIHeads(RoIHeads):
 
     def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
         """Per image: (boxes [K, 4], scores [K], labels [K] in 1..C), K <= detections_per_img; in
-        fp32 even inside autocast (decoding, scoring, NMS: ``eql.box_precision``'s rule)."""
+        fp32 even inside autocast (decoding, scoring, NMS: ``shared.box_precision``'s rule)."""
         with fp32(class_logits.device):
             return self._postprocess(class_logits, box_regression, [p.float() for p in proposals], image_shapes)
 
@@ -285,7 +285,7 @@ def build_detector(num_classes: int, cls_loss: nn.Module, *, arch: str = "mask_r
         model = FasterRCNN(body, num_classes=None, **common)
     model.roi_heads = EQLRoIHeads.from_roi_heads(model.roi_heads, predictor, cls_loss=cls_loss, score_mode=score_mode,
                                                  box_loss_beta=box_loss_beta, use_image_labels=use_image_labels)
-    return fp32_box_arithmetic(model)   # networks autocast, box arithmetic in fp32 (eql.box_precision)
+    return fp32_box_arithmetic(model)   # networks autocast, box arithmetic in fp32 (shared.box_precision)
 
 
 def detector_param_groups(model: nn.Module, weight_decay: float) -> list:

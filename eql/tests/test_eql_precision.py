@@ -1,4 +1,4 @@
-"""Mixed precision that does not change the answer (eql.box_precision): under bf16 autocast (CPU here,
+"""Mixed precision that does not change the answer (shared.box_precision): under bf16 autocast (CPU here,
 the same dispatch as CUDA's) the networks run in bf16 while anchors, decoding, proposal selection
 and NMS run in fp32: the proposals and final boxes are fp32 and equal, within 1e-3 px, to an fp32
 computation of the same steps on the same network outputs. Stock torchvision on the same outputs
@@ -10,9 +10,9 @@ import torch
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork, concat_box_prediction_layers
 
-from eql.box_precision import FP32RegionProposalNetwork
 from eql.loss import EqualizationLoss
 from eql.model import build_detector
+from shared.box_precision import FP32RegionProposalNetwork
 
 C = 5
 TOL = 1e-3      # px: the fp32 steps redone outside autocast; in practice bit-equal

@@ -14,13 +14,15 @@ mask heads) autocast; everything that turns their outputs into boxes runs in fp3
 * proposal selection: per-level top-k, sigmoid, clipping, small-box removal, NMS, and the RPN
   losses (``FP32RegionProposalNetwork``);
 * RoI box decoding, scoring and the final class-wise NMS (``FP32RoIHeads`` for torchvision's own
-  ``RoIHeads``; a subclass with its own ``postprocess_detections``, as ``eql.model.EQLRoIHeads``,
-  runs it under ``shared.device.fp32`` itself).
+  ``RoIHeads``; a subclass with its own ``postprocess_detections`` runs it under
+  ``shared.device.fp32`` itself, as ``eql.model.EQLRoIHeads`` and
+  ``openimages_det.model.LabelSetRoIHeads`` do).
 
     model = fp32_box_arithmetic(torchvision.models.detection.fasterrcnn_resnet50_fpn(weights=None))
 
-Nothing here depends on the rest of ``eql`` (torch, torchvision and ``shared.device`` only), so
-another detection package (openimages_det) can take the module as it is.
+Used by every package with a torchvision detector (eql, openimages_det, topo_connectivity's COCO
+detector): the rule is the repository's, not a paper's, so it lives here once. It only wraps
+torchvision's own classes; the detectors themselves stay in their packages.
 """
 from __future__ import annotations
 
