@@ -5,79 +5,22 @@ each stride (the four deepest strides, as ResNet's layer1..4), the stem and the 
 frozen (`trainable_stages`, torchvision's `trainable_layers` = 3), and every BatchNorm becomes a
 `FrozenBatchNorm2d` (torchvision's recipe; `freeze_bn=False` keeps trainable BN for a backbone
 trained from scratch, as on the toy data). RPN, RoI heads and box coder are torchvision's, with the
-repository's precision rule: anchors, box decoding, proposal selection (top-k, NMS) and the final
-per-class NMS run in fp32 even inside a bf16 autocast region (under autocast torchvision builds the
-anchors in the features' dtype, and bf16 snaps coordinates above 256 px to multiples of 2 or more).
+repository's precision rule (`shared.box_precision.fp32_box_arithmetic`): anchors, box decoding,
+proposal selection (top-k, NMS) and the final per-class NMS run in fp32 even inside bf16 autocast.
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection._utils import BoxCoder
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.backbone_utils import BackboneWithFPN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from shared.device import fp32
+from shared.box_precision import fp32_box_arithmetic
 from topo_connectivity.model import TopoNet
 
-__all__ = ["FP32AnchorGenerator", "FP32BoxCoder", "FP32RPN", "FP32RoIHeads", "freeze_batchnorm", "fpn_layers",
-           "build_detector"]
-
-
-class FP32AnchorGenerator(AnchorGenerator):
-    """Anchors in fp32 whatever the features' dtype (only their shapes are read)."""
-
-    def forward(self, image_list, feature_maps):
-        shapes = [torch.zeros((), dtype=torch.float32, device=f.device).expand(f.shape) for f in feature_maps]
-        return super().forward(image_list, shapes)
-
-
-class FP32BoxCoder(BoxCoder):
-    """torchvision's BoxCoder; decoding leaves autocast and works on fp32 inputs."""
-
-    def decode(self, rel_codes, boxes):
-        with fp32(rel_codes.device):
-            return super().decode(rel_codes.float(), [b.float() for b in boxes])
-
-
-class FP32RPN(RegionProposalNetwork):
-    """torchvision's RPN with proposal selection (sigmoid, top-k, clipping, NMS) in fp32."""
-
-    @classmethod
-    def from_rpn(cls, rpn: RegionProposalNetwork) -> FP32RPN:
-        new = cls(rpn.anchor_generator, rpn.head, rpn.proposal_matcher.high_threshold,
-                  rpn.proposal_matcher.low_threshold, rpn.fg_bg_sampler.batch_size_per_image,
-                  rpn.fg_bg_sampler.positive_fraction, dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n),
-                  rpn.nms_thresh, rpn.score_thresh)
-        new.box_coder = FP32BoxCoder(rpn.box_coder.weights)
-        return new
-
-    def filter_proposals(self, proposals, objectness, image_shapes, num_anchors_per_level):
-        with fp32(objectness.device):
-            return super().filter_proposals(proposals.float(), objectness.float(), image_shapes, num_anchors_per_level)
-
-
-class FP32RoIHeads(RoIHeads):
-    """torchvision's RoI heads with the detections' decoding, scoring and NMS in fp32."""
-
-    @classmethod
-    def from_roi_heads(cls, rh: RoIHeads) -> FP32RoIHeads:
-        new = cls(rh.box_roi_pool, rh.box_head, rh.box_predictor, rh.proposal_matcher.high_threshold,
-                  rh.proposal_matcher.low_threshold, rh.fg_bg_sampler.batch_size_per_image,
-                  rh.fg_bg_sampler.positive_fraction, rh.box_coder.weights, rh.score_thresh, rh.nms_thresh,
-                  rh.detections_per_img)
-        new.box_coder = FP32BoxCoder(rh.box_coder.weights)
-        return new
-
-    def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
-        with fp32(class_logits.device):
-            return super().postprocess_detections(class_logits.float(), box_regression.float(),
-                                                  [p.float() for p in proposals], image_shapes)
+__all__ = ["freeze_batchnorm", "fpn_layers", "build_detector"]
 
 
 def freeze_batchnorm(module: nn.Module) -> nn.Module:
@@ -124,7 +67,7 @@ def build_detector(backbone: TopoNet, num_classes: int, *, trainable_stages: int
     channels = {n: i["channels"] for n, i in zip(backbone.stage_names, backbone.stage_info)}
     body = BackboneWithFPN(backbone, {n: str(k) for k, n in enumerate(layers)}, [channels[n] for n in layers],
                            fpn_channels)
-    anchors = FP32AnchorGenerator(tuple((int(s),) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
+    anchors = AnchorGenerator(tuple((int(s),) for s in anchor_sizes), ((0.5, 1.0, 2.0),) * len(anchor_sizes))
     box_head = TwoMLPHead(fpn_channels * 7 * 7, box_head_dim)  # torchvision's, width configurable
     sizes = (int(min_size),) if isinstance(min_size, (int, float)) else tuple(int(s) for s in min_size)
     model = FasterRCNN(body, num_classes=None, min_size=sizes, max_size=int(max_size),
@@ -133,6 +76,4 @@ def build_detector(backbone: TopoNet, num_classes: int, *, trainable_stages: int
                        rpn_post_nms_top_n_test=rpn_post_nms_top_n_test, box_batch_size_per_image=box_batch_size_per_image,
                        box_detections_per_img=box_detections_per_img, box_score_thresh=box_score_thresh,
                        box_head=box_head, box_predictor=FastRCNNPredictor(box_head_dim, num_classes + 1))
-    model.rpn = FP32RPN.from_rpn(model.rpn)
-    model.roi_heads = FP32RoIHeads.from_roi_heads(model.roi_heads)
-    return model
+    return fp32_box_arithmetic(model)  # fp32 anchors, decoding, proposal selection, NMS (shared.box_precision)

@@ -5,8 +5,9 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_iou
 
+from shared.box_precision import FP32AnchorGenerator, FP32BoxCoder
 from topo_connectivity import build_model
-from topo_connectivity.detector import FP32AnchorGenerator, FP32BoxCoder, build_detector, fpn_layers
+from topo_connectivity.detector import build_detector, fpn_layers
 
 
 def _detector():
