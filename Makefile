@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det
+PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
@@ -80,7 +80,7 @@ endef
 $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
 
 # Paper-specific extras.
-.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune openimages_det-check
+.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune openimages_det-check topo_connectivity-det
 dmcp-prune: $(STAMP) ## DMCP search + derivation (+ toy retrain/eval without DATA): cd dmcp && python prune.py
 	cd dmcp && $(LAUNCH) prune.py $(PAPER_FLAGS)
 celeba_spoof-check: $(STAMP) ## check a CelebA-Spoof tree (DATA=; toy data when empty): JSON report
@@ -89,3 +89,5 @@ celeba_spoof-predict: $(STAMP) ## spoof probability per image: ARGS='IMG_OR_DIR_
 	cd celeba_spoof && $(PY) predict.py $(ARGS)
 openimages_det-check: $(STAMP) ## check an Open Images tree (DATA=; toy data when empty): JSON report
 	cd openimages_det && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
+topo_connectivity-det: $(STAMP) ## TopoNet Faster R-CNN + FPN on COCO (DATA=; toy COCO set and configs/toy_det.yaml when empty)
+	cd topo_connectivity && $(LAUNCH) train_det.py $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy_det.yaml)) $(ARGS)
