@@ -22,6 +22,7 @@ from torch.utils.benchmark import Timer
 
 from st_nas.engine import param_groups
 from st_nas.model import Supernet, build_child
+from st_nas.ranking import toy_args
 from st_nas.sgld import NOISE, SGLD, step_generator
 from st_nas.space import Skeleton, sample_arch
 
@@ -31,15 +32,14 @@ def get_args_parser(add_help=True):
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--size", type=int, default=32, help="input side (the toy skeleton); 224 = the paper's")
+    p.add_argument("--size", type=int, default=32, help="input side (< 128: the toy config's skeleton); 224 = the paper's")
     return p
 
 
 def skeleton_for(size: int) -> Skeleton:
     if size >= 128:
         return Skeleton(input_size=size)  # MobileNetV2-1.0 skeleton, the paper's configs
-    return Skeleton(input_size=size, num_classes=10, stem_width=16, stem_stride=1, first_width=8,
-                    widths=(16, 24, 32, 48, 64, 96), strides=(2, 2, 1, 2, 1, 1), nodes=(3, 3, 4, 3, 3, 2), last_width=256)
+    return Skeleton.from_args(toy_args(["--input-size", str(size)]), 10)  # configs/toy.yaml
 
 
 def step_fn(model, optimizer, x, y, arch=None, noise_device=None):
