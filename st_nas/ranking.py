@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from scipy.stats import kendalltau
 
+from shared import checkpoint as ckpt_lib
 from shared import config, dist
 from shared.device import resolve_device
 from st_nas.data import load_splits
@@ -64,7 +65,8 @@ def pick_architectures(skeleton: Skeleton, count: int, limit: float, seed: int =
 
 
 def standalone(args, archs, skeleton: Skeleton, splits: dict, device, out_dir: Path, seeds=(0,)) -> list[float]:
-    """Stand-alone val top-1 of each architecture (mean over `seeds`), trained from scratch."""
+    """Stand-alone val top-1 of each architecture (mean over `seeds`), trained from scratch; a
+    training already in `out_dir` resumes from its checkpoint (a finished one is only read)."""
     from st_nas.train import retrain
 
     tops = []
@@ -74,7 +76,9 @@ def standalone(args, archs, skeleton: Skeleton, splits: dict, device, out_dir: P
         accs = []
         for s in seeds:
             args.seed = s
-            accs.append(retrain(args, record, out_dir / f"arch_{k:02d}_seed{s}", device, splits)["top1"])
+            run_dir = out_dir / f"arch_{k:02d}_seed{s}"
+            last = ckpt_lib.latest_checkpoint(run_dir) if run_dir.is_dir() else None
+            accs.append(retrain(args, record, run_dir, device, splits, resume_from=last)["top1"])
         tops.append(float(np.mean(accs)))
         logger.info("stand-alone %d/%d: %.2fM MAdds, top-1 %.2f", k + 1, len(archs), record["madds"] / 1e6, tops[-1])
     return tops
