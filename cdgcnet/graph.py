@@ -1,0 +1,125 @@
+"""Class-wise dynamic graph convolution: the graph part of the CDGC module (paper Sec. 3, Fig. 2).
+
+Nodes are the pixels of the feature map; the graph of class k holds the pixels whose coarse
+prediction is k (class mask M_k). Per layer the graph is rebuilt from the current features
+("dynamic"): each node links to its top-K most similar nodes of the same class, similarity being
+the inner product of learned embeddings, scaled by 1/sqrt(E) (Eq. A):
+
+    s_ij = <theta(x_i), phi(x_j)> / sqrt(E),   j in kNN_K(i) within class k,
+    A_ij = exp(s_ij) / sum_{j' in kNN_K(i)} exp(s_ij')
+
+and the layer update is (Eq. G)
+
+    Y_k = ReLU(BN(A_k X_k W)) + X_k.
+
+Graphs of different classes never exchange information; all of them share the layer's weights
+(theta, phi, W, BN). A class with more than ``max_nodes`` pixels keeps every pixel as a node (each
+is refined) but draws its neighbours from ``max_nodes`` of them: a random subset in training, an
+evenly spaced one in evaluation. The kNN search runs per class and in row chunks of at most
+``chunk_elems`` similarities, so memory grows with the class sizes, never with N x N.
+
+`dense_graph_layer` is the straightforward reference (an N x N similarity masked to the class, then
+top-K) that the tests and `bench/bench_cdgc.py` compare against.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["GraphLayer", "group_nodes", "key_subsets", "class_knn", "dense_graph_layer"]
+
+
+def group_nodes(labels: torch.Tensor, num_classes: int) -> list[torch.Tensor]:
+    """Flat node indices (into ``labels.flatten()``) of each (image, class) group present.
+
+    labels: int [B, h, w] (the class mask as a label map). One sort instead of B x C mask passes.
+    """
+    b = labels.shape[0]
+    offset = torch.arange(b, device=labels.device).view(b, 1) * num_classes
+    gid = (labels.reshape(b, -1).long() + offset).flatten()
+    order = torch.argsort(gid, stable=True)
+    _, counts = torch.unique_consecutive(gid[order], return_counts=True)
+    return list(order.split(counts.tolist()))
+
+
+def key_subsets(groups: list[torch.Tensor], max_nodes: int, training: bool) -> list[torch.Tensor]:
+    """The nodes each group draws neighbours from: all of them, or ``max_nodes`` of them
+    (random in training, evenly spaced in evaluation) when the class is larger."""
+    out = []
+    for nodes in groups:
+        n = nodes.numel()
+        if max_nodes <= 0 or n <= max_nodes:
+            out.append(nodes)
+        elif training:
+            out.append(nodes[torch.randperm(n, device=nodes.device)[:max_nodes]])
+        else:
+            out.append(nodes[torch.linspace(0, n - 1, max_nodes, device=nodes.device).round().long()])
+    return out
+
+
+@torch.no_grad()
+def class_knn(q: torch.Tensor, k: torch.Tensor, groups, keys, knn: int, chunk_elems: int = 1 << 22):
+    """Neighbour indices [N, K] and validity [N, K] of every node, searched within its group.
+
+    q, k: [N, E] query / key embeddings of all nodes. A group with fewer than K key nodes fills the
+    remaining slots with a valid index marked invalid (weight 0 after the softmax).
+    """
+    n_all = q.shape[0]
+    nb = torch.zeros(n_all, knn, dtype=torch.long, device=q.device)
+    valid = torch.zeros(n_all, knn, dtype=torch.bool, device=q.device)
+    for nodes, key_nodes in zip(groups, keys):
+        kk = min(knn, key_nodes.numel())
+        kt = k[key_nodes].t()
+        rows = max(1, chunk_elems // key_nodes.numel())
+        for s in range(0, nodes.numel(), rows):
+            part = nodes[s:s + rows]
+            idx = key_nodes[(q[part] @ kt).topk(kk, dim=1).indices]
+            nb[part, :kk] = idx
+            nb[part, kk:] = idx[:, :1]
+            valid[part, :kk] = True
+    return nb, valid
+
+
+class GraphLayer(nn.Module):
+    """One dynamic graph convolution layer shared by all class graphs (Eq. A and Eq. G)."""
+
+    def __init__(self, dim: int, embed_dim: int = 128, knn: int = 8, chunk_elems: int = 1 << 22):
+        super().__init__()
+        if knn < 1:
+            raise ValueError(f"--knn {knn}: need at least one neighbour")
+        self.knn = knn
+        self.chunk_elems = chunk_elems
+        self.embed_dim = embed_dim if embed_dim > 0 else dim
+        # embed_dim 0: similarity on the raw node features (no learned embedding)
+        self.theta = nn.Linear(dim, embed_dim, bias=False) if embed_dim > 0 else nn.Identity()
+        self.phi = nn.Linear(dim, embed_dim, bias=False) if embed_dim > 0 else nn.Identity()
+        self.weight = nn.Linear(dim, dim, bias=False)  # W of Eq. G
+        self.bn = nn.BatchNorm1d(dim)
+
+    def adjacency(self, x: torch.Tensor, groups, keys):
+        """(neighbours [N, K], weights A [N, K]) of Eq. A; the weights carry gradients."""
+        q, k = self.theta(x), self.phi(x)
+        nb, valid = class_knn(q.detach(), k.detach(), groups, keys, self.knn, self.chunk_elems)
+        logits = torch.einsum("ne,nke->nk", q, k[nb]) / math.sqrt(self.embed_dim)
+        return nb, logits.masked_fill(~valid, float("-inf")).softmax(dim=1)
+
+    def forward(self, x: torch.Tensor, groups, keys) -> torch.Tensor:
+        """x: [N, D] features of all nodes; groups / keys from `group_nodes` / `key_subsets`."""
+        nb, a = self.adjacency(x, groups, keys)
+        agg = torch.einsum("nk,nkd->nd", a, x[nb])  # A X
+        return torch.relu(self.bn(self.weight(agg))) + x
+
+
+def dense_graph_layer(layer: GraphLayer, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Reference for one image without a node cap: the full N x N similarity, masked to pairs of
+    the same class, top-K per row, softmax over the K, then Eq. G. x: [N, D], labels: [N]."""
+    q, k = layer.theta(x), layer.phi(x)
+    sim = (q @ k.t()) / math.sqrt(layer.embed_dim)
+    sim = sim.masked_fill(labels.view(-1, 1) != labels.view(1, -1), float("-inf"))
+    kk = min(layer.knn, x.shape[0])
+    vals, idx = sim.topk(kk, dim=1)
+    a = vals.softmax(dim=1)  # -inf entries (classes smaller than K) get weight 0
+    agg = (a.unsqueeze(-1) * x[idx]).sum(1)
+    return torch.relu(layer.bn(layer.weight(agg))) + x
