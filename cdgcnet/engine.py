@@ -40,7 +40,7 @@ def train_step(model, criterion, images, labels, optimizer, device, amp: bool, c
     for name, v in terms.items():
         if not torch.isfinite(v):
             raise FloatingPointError(f"non-finite {name} = {v.item()} (the other terms: "
-                                     f"{ {k: float(x) for k, x in terms.items() if k != name} })")
+                                     f"{ {k: float(x.detach()) for k, x in terms.items() if k != name} })")
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
     if clip_grad > 0:

@@ -71,9 +71,10 @@ def prediction_index(pred_dir) -> dict[str, list[Path]]:
 
 
 def find_prediction(index: dict, source, rec, pred_dir) -> Path:
-    exact = index.get(f"{rec.name}{source.pred_suffix}", [])
-    if source.name == "cityscapes" and not exact:  # cityscapesScripts: any *<city>_<seq>_<frame>*.png
+    if source.name == "cityscapes":  # cityscapesScripts: the one *<city>_<seq>_<frame>*.png
         exact = [p for name, paths in index.items() if rec.name in name for p in paths]
+    else:
+        exact = index.get(f"{rec.name}{source.pred_suffix}", [])
     if not exact:
         raise FileNotFoundError(f"--pred-dir {pred_dir}: no prediction for {rec.label} "
                                 f"(expected {rec.name}{source.pred_suffix})")

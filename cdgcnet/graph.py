@@ -27,6 +27,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pad_sequence
 
 __all__ = ["GraphLayer", "group_nodes", "key_subsets", "class_knn", "dense_graph_layer"]
 
@@ -59,26 +60,58 @@ def key_subsets(groups: list[torch.Tensor], max_nodes: int, training: bool) -> l
     return out
 
 
+def _buckets(groups, keys, chunk_elems: int) -> list[list[int]]:
+    """Group indices, by increasing size, packed so that a padded bucket's similarity tensor
+    [G, max queries, max keys] holds at most `chunk_elems` entries (a large class is alone)."""
+    order = sorted(range(len(groups)), key=lambda i: (keys[i].numel(), groups[i].numel()))
+    out, cur, mq, mk = [], [], 0, 0
+    for i in order:
+        q, k = max(mq, groups[i].numel()), max(mk, keys[i].numel())
+        if cur and (len(cur) + 1) * q * k > chunk_elems:
+            out.append(cur)
+            cur, q, k = [], groups[i].numel(), keys[i].numel()
+        cur.append(i)
+        mq, mk = q, k
+    if cur:
+        out.append(cur)
+    return out
+
+
 @torch.no_grad()
 def class_knn(q: torch.Tensor, k: torch.Tensor, groups, keys, knn: int, chunk_elems: int = 1 << 22):
     """Neighbour indices [N, K] and validity [N, K] of every node, searched within its group.
 
-    q, k: [N, E] query / key embeddings of all nodes. A group with fewer than K key nodes fills the
-    remaining slots with a valid index marked invalid (weight 0 after the softmax).
+    q, k: [N, E] query / key embeddings of all nodes. Small groups are searched together (padded
+    into one batched product); a group too large for `chunk_elems` similarities is searched alone,
+    in row chunks. Slots beyond a group's key count hold a valid index marked invalid (weight 0).
     """
     n_all = q.shape[0]
     nb = torch.zeros(n_all, knn, dtype=torch.long, device=q.device)
     valid = torch.zeros(n_all, knn, dtype=torch.bool, device=q.device)
-    for nodes, key_nodes in zip(groups, keys):
-        kk = min(knn, key_nodes.numel())
-        kt = k[key_nodes].t()
-        rows = max(1, chunk_elems // key_nodes.numel())
-        for s in range(0, nodes.numel(), rows):
-            part = nodes[s:s + rows]
-            idx = key_nodes[(q[part] @ kt).topk(kk, dim=1).indices]
-            nb[part, :kk] = idx
-            nb[part, kk:] = idx[:, :1]
-            valid[part, :kk] = True
+    for bucket in _buckets(groups, keys, chunk_elems):
+        if len(bucket) == 1:
+            nodes, key_nodes = groups[bucket[0]], keys[bucket[0]]
+            kk = min(knn, key_nodes.numel())
+            kt = k[key_nodes].t()
+            rows = max(1, chunk_elems // key_nodes.numel())
+            for s in range(0, nodes.numel(), rows):
+                part = nodes[s:s + rows]
+                idx = key_nodes[(q[part] @ kt).topk(kk, dim=1).indices]
+                nb[part, :kk], nb[part, kk:] = idx, idx[:, :1]
+                valid[part, :kk] = True
+            continue
+        qi = pad_sequence([groups[i] for i in bucket], batch_first=True, padding_value=-1)  # [G, Mq]
+        ki = pad_sequence([keys[i] for i in bucket], batch_first=True, padding_value=-1)    # [G, Mk]
+        sim = torch.bmm(q[qi.clamp(min=0)], k[ki.clamp(min=0)].transpose(1, 2))            # [G, Mq, Mk]
+        sim.masked_fill_((ki < 0).unsqueeze(1), float("-inf"))
+        kk = min(knn, ki.shape[1])
+        vals, idx = sim.topk(kk, dim=2)
+        idx = torch.gather(ki.unsqueeze(1).expand(-1, qi.shape[1], -1), 2, idx)            # node ids
+        ok = torch.isfinite(vals)
+        idx = torch.where(ok, idx, idx[..., :1])  # the first neighbour is always a real key
+        rows = qi >= 0
+        nb[qi[rows], :kk], valid[qi[rows], :kk] = idx[rows], ok[rows]
+        nb[qi[rows], kk:] = idx[rows][:, :1]
     return nb, valid
 
 

@@ -16,9 +16,10 @@ def _layer(dim=16, embed=8, knn=4, seed=0):
     return layer
 
 
-@pytest.mark.parametrize("embed", [8, 0])
-def test_class_wise_equals_dense_reference(embed):
+@pytest.mark.parametrize("embed,chunk", [(8, 1 << 22), (0, 1 << 22), (8, 5000)])
+def test_class_wise_equals_dense_reference(embed, chunk):
     layer = _layer(embed=embed)
+    layer.chunk_elems = chunk  # 5000: every class searched alone, in row chunks
     x = torch.randn(300, 16, dtype=torch.float64)
     labels = torch.randint(0, 5, (300,))
     labels[:3] = 7  # a class smaller than K: padded slots get weight 0
