@@ -152,6 +152,8 @@ def check_args(args) -> None:
         raise ValueError(f"--lr {args.lr}: must be positive")
     if len(set(args.compare)) != len(args.compare):
         raise ValueError(f"--compare {args.compare}: an arm is listed twice")
+    if args.resume not in ("", "auto") and len(args.compare) > 1:
+        raise ValueError("--resume PATH continues one run: give a single --compare arm (or --resume auto)")
 
 
 def to_device(batch, device):

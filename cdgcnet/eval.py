@@ -140,10 +140,14 @@ def main(args):
                 print(f"{split}: mIoU {res['miou']:.2f} over {res['num_images']} images ({args.pred_dir})")
             return {None: res}
         out = {}
-        for name, path in checkpoints(args):
+        ckpts = checkpoints(args)
+        for name, path in ckpts:
             res = evaluate_checkpoint(args, path, device, split)
-            dest = args.out if args.out and len(out) == 0 and not args.compare else (
-                path.parent / f"eval_{split}_{args.eval_mode}.json")
+            if not args.out:
+                dest = path.parent / f"eval_{split}_{args.eval_mode}.json"
+            else:  # several runs (--compare): <out>-<arm>.json
+                dest = Path(args.out) if len(ckpts) == 1 else Path(args.out).with_name(
+                    f"{Path(args.out).stem}-{name}{Path(args.out).suffix}")
             _write(res, dest)
             if dist.is_main():
                 msg = f"mIoU {res['miou']:.2f}" if "miou" in res else f"{res['num_images']} predictions -> {args.save_pred}"

@@ -128,6 +128,9 @@ class GraphLayer(nn.Module):
         # embed_dim 0: similarity on the raw node features (no learned embedding)
         self.theta = nn.Linear(dim, embed_dim, bias=False) if embed_dim > 0 else nn.Identity()
         self.phi = nn.Linear(dim, embed_dim, bias=False) if embed_dim > 0 else nn.Identity()
+        if embed_dim > 0:  # start as a kernel (theta = phi): the first graphs link nodes that look alike
+            with torch.no_grad():
+                self.phi.weight.copy_(self.theta.weight)
         self.weight = nn.Linear(dim, dim, bias=False)  # W of Eq. G
         self.bn = nn.BatchNorm1d(dim)
 

@@ -34,7 +34,7 @@ from cdgcnet import labels as L
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "data" / "toy" / "cdgcnet"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 H, W, CELL = 128, 256, 8
 CLASSES = (0, 1, 2, 8, 10, 11, 13, 18)  # trainIds: road sidewalk building vegetation sky person car bicycle
@@ -46,7 +46,8 @@ def _settings(args) -> dict:
     return {"generator": "cdgcnet.toy", "format_version": FORMAT_VERSION, "seed": int(args.seed),
             "train_images": int(args.train_images), "val_images": int(args.val_images),
             "test_images": int(args.test_images), "colour_shift": float(args.colour_shift),
-            "texture_purity": float(args.texture_purity), "sites": int(args.sites)}
+            "texture_purity": float(args.texture_purity), "sites": int(args.sites),
+            "classes_per_image": int(args.classes_per_image)}
 
 
 def _gratings(n: int) -> np.ndarray:
@@ -70,9 +71,9 @@ def _base_colours(rng) -> np.ndarray:
 
 
 def render(rng: np.random.Generator, base: np.ndarray, patterns: np.ndarray, colour_shift: float,
-           purity: float, sites: int) -> tuple[np.ndarray, np.ndarray]:
+           purity: float, sites: int, classes_per_image: int) -> tuple[np.ndarray, np.ndarray]:
     """One picture: (RGB uint8 [H, W, 3], labelIds uint8 [H, W])."""
-    present = rng.choice(len(CLASSES), size=5, replace=False)
+    present = rng.choice(len(CLASSES), size=classes_per_image, replace=False)
     pts = rng.uniform([0, 0], [H, W], size=(sites, 2))
     site_cls = rng.choice(present, size=sites)  # index into CLASSES
     void = rng.random(sites) < 0.04
@@ -99,11 +100,14 @@ def render(rng: np.random.Generator, base: np.ndarray, patterns: np.ndarray, col
 
 
 def make_toy_dataset(out=DEFAULT_OUT, seed: int = 0, train_images: int = 120, val_images: int = 40,
-                     test_images: int = 4, colour_shift: float = 0.15, texture_purity: float = 0.45,
-                     sites: int = 60, force: bool = False) -> Path:
+                     test_images: int = 4, colour_shift: float = 0.15, texture_purity: float = 0.15,
+                     sites: int = 150, classes_per_image: int = 2, force: bool = False) -> Path:
     """Write the toy tree under `out` (skipped when its manifest matches) and return `out`."""
     args = argparse.Namespace(seed=seed, train_images=train_images, val_images=val_images, test_images=test_images,
-                              colour_shift=colour_shift, texture_purity=texture_purity, sites=sites)
+                              colour_shift=colour_shift, texture_purity=texture_purity, sites=sites,
+                              classes_per_image=classes_per_image)
+    if not 1 <= classes_per_image <= len(CLASSES):
+        raise ValueError(f"--classes-per-image {classes_per_image}: between 1 and {len(CLASSES)}")
     out = Path(out)
     settings = _settings(args)
     manifest = out / MANIFEST
@@ -120,7 +124,7 @@ def make_toy_dataset(out=DEFAULT_OUT, seed: int = 0, train_images: int = 120, va
         cities = CITIES[split]
         for i in range(n):
             rng = np.random.default_rng([seed, split_no, i])
-            img, lab = render(rng, base, patterns, colour_shift, texture_purity, sites)
+            img, lab = render(rng, base, patterns, colour_shift, texture_purity, sites, classes_per_image)
             city = cities[i % len(cities)]
             stem = f"{city}_{i // len(cities):06d}_{19 + i:06d}"
             img_dir = out / "leftImg8bit" / split / city
@@ -144,15 +148,16 @@ def get_args_parser(add_help=True):
     p.add_argument("--val-images", type=int, default=40, help="validation images")
     p.add_argument("--test-images", type=int, default=4, help="test images (no labels)")
     p.add_argument("--colour-shift", type=float, default=0.15, help="std of the per-image class colour shift")
-    p.add_argument("--texture-purity", type=float, default=0.45, help="probability that a cell shows its class's texture")
-    p.add_argument("--sites", type=int, default=60, help="Voronoi regions per image")
+    p.add_argument("--texture-purity", type=float, default=0.15, help="probability that a cell shows its class's texture")
+    p.add_argument("--sites", type=int, default=150, help="Voronoi regions per image")
+    p.add_argument("--classes-per-image", type=int, default=2, help="classes drawn (of 8) for each picture")
     p.add_argument("--force", action="store_true", help="rewrite even when the manifest matches")
     return p
 
 
 def main(args):
     out = make_toy_dataset(args.out, args.seed, args.train_images, args.val_images, args.test_images,
-                           args.colour_shift, args.texture_purity, args.sites, args.force)
+                           args.colour_shift, args.texture_purity, args.sites, args.classes_per_image, args.force)
     print(f"toy Cityscapes tree: {out}")
     return out
 

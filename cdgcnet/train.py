@@ -99,7 +99,7 @@ def train_one(args, device, name: str | None = None):
         logger.info("resumed from %s at iteration %d", resume_from, step)
     baseline = build.majority_class(train_set)
 
-    def validate(final: bool):
+    def validate():
         with rng_isolated(device):
             return evaluate(dist.unwrap(model), data["val"], device, mode=args.eval_mode, crop=args.crop_size,
                             stride=args.eval_stride, scales=args.scales, flip=args.flip, amp=eval_amp,
@@ -129,7 +129,7 @@ def train_one(args, device, name: str | None = None):
                               "seconds": time.perf_counter() - t0})
             evaluated = args.eval_period and step % args.eval_period == 0 and step < args.iters
             if evaluated:
-                res = validate(final=False)
+                res = validate()
                 writer.write({"iter": step, "val_miou": res["miou"], "val_aacc": res["aacc"]})
                 logger.info("iteration %d: val mIoU %.2f", step, res["miou"])
                 model.train()
@@ -146,7 +146,7 @@ def train_one(args, device, name: str | None = None):
             if step >= args.iters:
                 break
 
-    res = validate(final=True)  # after the final checkpoint: a crash here loses no training
+    res = validate()  # after the final checkpoint: a crash here loses no training
     results = {"run": run.run_name(args, name), "dataset": args.dataset, "data_root": args.data_root or "toy",
                "cdgc": args.cdgc, "mask": args.mask, "backbone": args.backbone, "iters": args.iters,
                "batch_size": args.batch_size, "seed": args.seed, "run_dir": str(run_dir),

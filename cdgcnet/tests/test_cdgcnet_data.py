@@ -141,3 +141,16 @@ def test_cocostuff_ids_map_to_171_classes(tmp_path):
     for s in (src, src164):
         assert np.array_equal(s.from_native(s.to_native(train), "x"), train)
     assert len(L.COCOSTUFF_CLASSES) == 171 and L.COCOSTUFF_CLASSES[80] == "banner"
+
+
+def test_toy_is_deterministic_and_written_once(tmp_path):
+    a = make_toy_dataset(tmp_path / "a", train_images=2, val_images=1, test_images=0)
+    b = make_toy_dataset(tmp_path / "b", train_images=2, val_images=1, test_images=0)
+    files = sorted(p.relative_to(a) for p in a.rglob("*.png"))
+    assert len(files) == 3 * 3  # image, labelIds and labelTrainIds of each of 3 pictures
+    assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
+    stamp = (a / "manifest.json").stat().st_mtime_ns
+    make_toy_dataset(tmp_path / "a", train_images=2, val_images=1, test_images=0)
+    assert (a / "manifest.json").stat().st_mtime_ns == stamp
+    lab = Cityscapes(a).read_label(Cityscapes(a).records("train")[0].label)
+    assert set(np.unique(lab)) - {255} <= {0, 1, 2, 8, 10, 11, 13, 18}
