@@ -11,6 +11,7 @@ import torch
 from cdgcnet.augment import SegDataset
 from cdgcnet.data import DATASETS, build_source
 from cdgcnet.engine import MODES
+from cdgcnet.graph import SIMILARITIES
 from cdgcnet.loss import SegCriterion
 from cdgcnet.model import MASK_MODES, CDGCNet
 from cdgcnet.toy import DEFAULT_OUT as TOY_ROOT
@@ -50,6 +51,8 @@ def add_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     g.add_argument("--graph-layers", type=int, default=2, help="dynamic graph convolution layers")
     g.add_argument("--knn", type=int, default=8, help="K: same-class neighbours of each node")
     g.add_argument("--embed-dim", type=int, default=128, help="similarity embedding size (0: raw features)")
+    g.add_argument("--similarity", default="dot", choices=SIMILARITIES,
+                   help="Eq. A: inner product / sqrt(E) (dot), or of unit vectors times a learned scale (cosine)")
     g.add_argument("--max-nodes", type=int, default=4096, help="neighbour pool per class and image (0: no cap)")
     g.add_argument("--mask", default="hard", choices=MASK_MODES, help="class masks from argmax P, soft P, or GT")
     g.add_argument("--dropout", type=float, default=0.1, help="dropout before the classifiers")
@@ -120,7 +123,7 @@ def build_model(args, num_classes: int) -> CDGCNet:
     return CDGCNet(num_classes, backbone=args.backbone, pretrained=args.pretrained, dim=args.dim,
                    head_dim=args.head_dim, aux_dim=args.aux_dim, cdgc=args.cdgc, layers=args.graph_layers,
                    knn=args.knn, embed_dim=args.embed_dim, max_nodes=args.max_nodes, mask=args.mask,
-                   dropout=args.dropout, tiny_width=args.tiny_width)
+                   dropout=args.dropout, tiny_width=args.tiny_width, similarity=args.similarity)
 
 
 def build_criterion(args) -> SegCriterion:
@@ -142,6 +145,8 @@ def majority_class(dataset: SegDataset, max_images: int = 500) -> int:
 def check_args(args) -> None:
     if args.iters < 1:
         raise ValueError(f"--iters {args.iters}: must be positive")
+    if not args.val_split:
+        raise ValueError("--val-split is empty: training ends with an evaluation on it")
     if min(args.crop_size) < 8:
         raise ValueError(f"--crop-size {args.crop_size}: too small for output stride 8")
     if args.eval_mode == "ms_flip" and not args.scales:

@@ -33,7 +33,7 @@ from shared.metrics.segmentation import ConfusionMatrix
 
 logger = logging.getLogger("cdgcnet")
 MODEL_KEYS = ("backbone", "tiny_width", "cdgc", "dim", "head_dim", "aux_dim", "graph_layers", "knn", "embed_dim",
-              "max_nodes", "mask", "dropout")
+              "max_nodes", "mask", "dropout", "similarity")
 
 
 def get_args_parser(add_help=True):

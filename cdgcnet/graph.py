@@ -16,7 +16,9 @@ Graphs of different classes never exchange information; all of them share the la
 (theta, phi, W, BN). A class with more than ``max_nodes`` pixels keeps every pixel as a node (each
 is refined) but draws its neighbours from ``max_nodes`` of them: a random subset in training, an
 evenly spaced one in evaluation. The kNN search runs per class and in row chunks of at most
-``chunk_elems`` similarities, so memory grows with the class sizes, never with N x N.
+``chunk_elems`` similarities, so memory grows with the class sizes, never with N x N; the
+neighbour products (Eq. A's logits, A X) run in row chunks too, forward and backward, so the
+[N, K, D] gathered neighbour features are never held.
 
 `dense_graph_layer` is the straightforward reference (an N x N similarity masked to the class, then
 top-K) that the tests and `bench/bench_cdgc.py` compare against.
@@ -26,10 +28,13 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pad_sequence
 
-__all__ = ["GraphLayer", "group_nodes", "key_subsets", "class_knn", "dense_graph_layer"]
+__all__ = ["GraphLayer", "group_nodes", "key_subsets", "class_knn", "dense_graph_layer", "SIMILARITIES"]
+
+SIMILARITIES = ("dot", "cosine")
 
 
 def group_nodes(labels: torch.Tensor, num_classes: int) -> list[torch.Tensor]:
@@ -115,11 +120,71 @@ def class_knn(q: torch.Tensor, k: torch.Tensor, groups, keys, knn: int, chunk_el
     return nb, valid
 
 
+def _rows(n_all: int, per_row: int, chunk_elems: int):
+    step = max(1, chunk_elems // max(per_row, 1))
+    for s in range(0, n_all, step):
+        yield slice(s, min(s + step, n_all))
+
+
+class _GatherDot(torch.autograd.Function):
+    """logits[n, k] = <q[n], key[nb[n, k]]>, in row chunks: the [N, K, E] gather is never kept."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, q, key, nb, chunk_elems):
+        out = q.new_empty(nb.shape)
+        for r in _rows(nb.shape[0], nb.shape[1] * q.shape[1], chunk_elems):
+            out[r] = torch.einsum("ne,nke->nk", q[r], key[nb[r]])
+        ctx.save_for_backward(q, key, nb)
+        ctx.chunk_elems = chunk_elems
+        return out
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad):
+        q, key, nb = ctx.saved_tensors
+        grad_q, grad_k = torch.empty_like(q), torch.zeros_like(key)
+        for r in _rows(nb.shape[0], nb.shape[1] * q.shape[1], ctx.chunk_elems):
+            g = grad[r]
+            grad_q[r] = torch.einsum("nk,nke->ne", g, key[nb[r]])
+            grad_k.index_add_(0, nb[r].reshape(-1), (g.unsqueeze(-1) * q[r].unsqueeze(1)).reshape(-1, q.shape[1]))
+        return grad_q, grad_k, None, None
+
+
+class _GatherSum(torch.autograd.Function):
+    """out[n] = sum_k a[n, k] x[nb[n, k]] (A X with a sparse A), in row chunks."""
+
+    @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
+    def forward(ctx, a, x, nb, chunk_elems):
+        out = x.new_empty(nb.shape[0], x.shape[1])
+        for r in _rows(nb.shape[0], nb.shape[1] * x.shape[1], chunk_elems):
+            out[r] = torch.einsum("nk,nkd->nd", a[r], x[nb[r]])
+        ctx.save_for_backward(a, x, nb)
+        ctx.chunk_elems = chunk_elems
+        return out
+
+    @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
+    def backward(ctx, grad):
+        a, x, nb = ctx.saved_tensors
+        grad_a, grad_x = torch.empty_like(a), torch.zeros_like(x)
+        for r in _rows(nb.shape[0], nb.shape[1] * x.shape[1], ctx.chunk_elems):
+            g = grad[r]
+            grad_a[r] = torch.einsum("nd,nkd->nk", g, x[nb[r]])
+            grad_x.index_add_(0, nb[r].reshape(-1), (a[r].unsqueeze(-1) * g.unsqueeze(1)).reshape(-1, x.shape[1]))
+        return grad_a, grad_x, None, None
+
+
 class GraphLayer(nn.Module):
     """One dynamic graph convolution layer shared by all class graphs (Eq. A and Eq. G)."""
 
-    def __init__(self, dim: int, embed_dim: int = 128, knn: int = 8, chunk_elems: int = 1 << 22):
+    def __init__(self, dim: int, embed_dim: int = 128, knn: int = 8, chunk_elems: int = 1 << 22,
+                 similarity: str = "dot"):
         super().__init__()
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"--similarity {similarity!r}: use one of {SIMILARITIES}")
+        self.similarity = similarity
         if knn < 1:
             raise ValueError(f"--knn {knn}: need at least one neighbour")
         self.knn = knn
@@ -133,26 +198,35 @@ class GraphLayer(nn.Module):
                 self.phi.weight.copy_(self.theta.weight)
         self.weight = nn.Linear(dim, dim, bias=False)  # W of Eq. G
         self.bn = nn.BatchNorm1d(dim)
+        # cosine: a learned scale (temperature) of the unit-vector inner products, starting at 10
+        self.log_scale = nn.Parameter(torch.tensor(math.log(10.0))) if similarity == "cosine" else None
+
+    def embed(self, x: torch.Tensor):
+        """(queries, keys, scale) of Eq. A: s_ij = scale * <q_i, k_j>."""
+        q, k = self.theta(x), self.phi(x)
+        if self.similarity == "cosine":
+            return F.normalize(q, dim=1), F.normalize(k, dim=1), self.log_scale.exp()
+        return q, k, 1.0 / math.sqrt(self.embed_dim)
 
     def adjacency(self, x: torch.Tensor, groups, keys):
         """(neighbours [N, K], weights A [N, K]) of Eq. A; the weights carry gradients."""
-        q, k = self.theta(x), self.phi(x)
+        q, k, scale = self.embed(x)
         nb, valid = class_knn(q.detach(), k.detach(), groups, keys, self.knn, self.chunk_elems)
-        logits = torch.einsum("ne,nke->nk", q, k[nb]) / math.sqrt(self.embed_dim)
+        logits = _GatherDot.apply(q, k, nb, self.chunk_elems) * scale
         return nb, logits.masked_fill(~valid, float("-inf")).softmax(dim=1)
 
     def forward(self, x: torch.Tensor, groups, keys) -> torch.Tensor:
         """x: [N, D] features of all nodes; groups / keys from `group_nodes` / `key_subsets`."""
         nb, a = self.adjacency(x, groups, keys)
-        agg = torch.einsum("nk,nkd->nd", a, x[nb])  # A X
+        agg = _GatherSum.apply(a, x, nb, self.chunk_elems)  # A X
         return torch.relu(self.bn(self.weight(agg))) + x
 
 
 def dense_graph_layer(layer: GraphLayer, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Reference for one image without a node cap: the full N x N similarity, masked to pairs of
     the same class, top-K per row, softmax over the K, then Eq. G. x: [N, D], labels: [N]."""
-    q, k = layer.theta(x), layer.phi(x)
-    sim = (q @ k.t()) / math.sqrt(layer.embed_dim)
+    q, k, scale = layer.embed(x)
+    sim = (q @ k.t()) * scale
     sim = sim.masked_fill(labels.view(-1, 1) != labels.view(1, -1), float("-inf"))
     kk = min(layer.knn, x.shape[0])
     vals, idx = sim.topk(kk, dim=1)

@@ -120,12 +120,12 @@ class CDGCModule(nn.Module):
     """
 
     def __init__(self, dim: int, num_classes: int, layers: int = 2, knn: int = 8, embed_dim: int = 128,
-                 max_nodes: int = 4096, mask: str = "hard"):
+                 max_nodes: int = 4096, mask: str = "hard", similarity: str = "dot"):
         super().__init__()
         if mask not in MASK_MODES:
             raise ValueError(f"--mask {mask!r}: use one of {MASK_MODES}")
         self.num_classes, self.max_nodes, self.mask = num_classes, max_nodes, mask
-        self.layers = nn.ModuleList(GraphLayer(dim, embed_dim, knn) for _ in range(layers))
+        self.layers = nn.ModuleList(GraphLayer(dim, embed_dim, knn, similarity=similarity) for _ in range(layers))
 
     def class_map(self, coarse: torch.Tensor, gt: torch.Tensor | None) -> torch.Tensor:
         labels = coarse.argmax(1)
@@ -158,7 +158,7 @@ class CDGCNet(nn.Module):
     def __init__(self, num_classes: int, backbone: str = "resnet101", pretrained: str = "", dim: int = 256,
                  head_dim: int = 512, aux_dim: int = 256, cdgc: bool = True, layers: int = 2, knn: int = 8,
                  embed_dim: int = 128, max_nodes: int = 4096, mask: str = "hard", dropout: float = 0.1,
-                 tiny_width: int = 32):
+                 tiny_width: int = 32, similarity: str = "dot"):
         super().__init__()
         self.backbone = build_backbone(backbone, pretrained, tiny_width)
         c3, c4 = self.backbone.channels
@@ -167,7 +167,8 @@ class CDGCNet(nn.Module):
         self.aux_head = nn.Sequential(conv_bn_relu(c3, aux_dim, 3), nn.Dropout2d(dropout),
                                       nn.Conv2d(aux_dim, num_classes, 1))
         self.node_proj = conv_bn_relu(c4, dim, 1)  # X: 1x1 to D
-        self.cdgc = CDGCModule(dim, num_classes, layers, knn, embed_dim, max_nodes, mask) if cdgc else None
+        self.cdgc = (CDGCModule(dim, num_classes, layers, knn, embed_dim, max_nodes, mask, similarity)
+                     if cdgc else None)
         self.fuse = conv_bn_relu(2 * dim if cdgc else dim, dim, 1)  # Eq. F: concat(X, Y) -> 1x1 conv
         self.classifier = nn.Sequential(nn.Dropout2d(dropout), nn.Conv2d(dim, num_classes, 1))
 

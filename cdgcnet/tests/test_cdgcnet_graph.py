@@ -7,18 +7,18 @@ from cdgcnet.graph import GraphLayer, class_knn, dense_graph_layer, group_nodes,
 from cdgcnet.model import CDGCModule, CDGCNet
 
 
-def _layer(dim=16, embed=8, knn=4, seed=0):
+def _layer(dim=16, embed=8, knn=4, seed=0, sim="dot"):
     torch.manual_seed(seed)
-    layer = GraphLayer(dim, embed, knn).eval()
+    layer = GraphLayer(dim, embed, knn, similarity=sim).eval()
     with torch.no_grad():  # non-trivial BN statistics
         layer.bn.running_mean.uniform_(-0.2, 0.2)
         layer.bn.running_var.uniform_(0.5, 1.5)
     return layer
 
 
-@pytest.mark.parametrize("embed,chunk", [(8, 1 << 22), (0, 1 << 22), (8, 5000)])
-def test_class_wise_equals_dense_reference(embed, chunk):
-    layer = _layer(embed=embed)
+@pytest.mark.parametrize("embed,chunk,sim", [(8, 1 << 22, "dot"), (0, 1 << 22, "dot"), (8, 5000, "dot"), (8, 1 << 22, "cosine")])
+def test_class_wise_equals_dense_reference(embed, chunk, sim):
+    layer = _layer(embed=embed, sim=sim)
     layer.chunk_elems = chunk  # 5000: every class searched alone, in row chunks
     x = torch.randn(300, 16, dtype=torch.float64)
     labels = torch.randint(0, 5, (300,))
@@ -94,3 +94,15 @@ def test_gt_mask_uses_labels_where_valid():
     coarse[:, 2] = 1  # argmax: class 2 everywhere
     gt = torch.tensor([[[0, 0, 1, 1], [0, 0, 1, 1], [255, 255, 1, 1], [255, 255, 1, 1]]])
     assert module.class_map(coarse, gt).tolist() == [[[0, 1], [2, 1]]]
+
+
+def test_chunked_neighbour_products_have_exact_gradients():
+    from cdgcnet.graph import _GatherDot, _GatherSum
+
+    torch.manual_seed(0)
+    q, k, x = (torch.randn(13, 5, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    a = torch.rand(13, 4, dtype=torch.float64, requires_grad=True)
+    nb = torch.randint(0, 13, (13, 4))
+    assert torch.autograd.gradcheck(lambda q, k: _GatherDot.apply(q, k, nb, 7), (q, k))
+    assert torch.autograd.gradcheck(lambda a, x: _GatherSum.apply(a, x, nb, 7), (a, x))
+    torch.testing.assert_close(_GatherSum.apply(a, x, nb, 7), torch.einsum("nk,nkd->nd", a, x[nb]))
