@@ -3,10 +3,12 @@
 
     python claims.py [--seeds 0 1 2] [--config configs/toy.yaml] [--output-dir DIR]
 
-Each seed trains both arms with `train.py --compare cdgc plain --seed S` (run folders
-``runs/cdgcnet/toy-cdgc/`` and ``runs/cdgcnet/toy-plain/``); the claim records their validation
-mIoU per seed, the paired difference and its verdict, and the table rows the means (with the
-majority-class baseline). Not a test: it takes a while (about 2 x 3 toy trainings).
+Each seed trains both arms with `train.py --compare cdgc plain --seed S --resume auto` in its own
+folder (``<output-dir>/claims/seed<S>/cdgcnet/toy-{cdgc,plain}/<timestamp>/``), so an interrupted
+``make cdgcnet-claims`` continues where it stopped, a finished arm is only re-validated, and the
+seeds can be trained in parallel beforehand with the same `train.py` command. The claim records
+the validation mIoU per seed, the paired difference and its verdict; the table rows hold the means
+(with the majority-class baseline). Not a test: it takes a while (2 x 3 toy trainings).
 """
 from __future__ import annotations
 
@@ -33,8 +35,9 @@ def main(args):
     arms = {"cdgc": [], "plain": []}
     base = []
     for seed in args.seeds:
+        out = str(Path(args.output_dir) / "claims" / f"seed{seed}")
         targs = config.parse_args(train.get_args_parser(), ["--config", args.config, "--seed", str(seed),
-                                                            "--output-dir", args.output_dir,
+                                                            "--output-dir", out, "--resume", "auto",
                                                             "--compare", "cdgc", "plain"])
         runs = train.main(targs)
         for arm in arms:
