@@ -36,6 +36,19 @@ def test_no_arguments_means_the_toy_config():
     assert Path(args.config) == TOY and args.amp is False  # evaluation: fp32 unless --amp
 
 
+def test_short_toy_training_beats_the_majority_class(tmp_path):
+    """The toy config's CDGC network, 60 iterations on 16 toy pictures (~15 CPU-s): far above the
+    majority-class baseline on 4 validation pictures (seeded: 14.9 against 2.3 mIoU when written)."""
+    root = make_toy_dataset(tmp_path / "toy", train_images=16, val_images=4, test_images=1)
+    args = config.parse_args(train.get_args_parser(), [
+        "--config", str(TOY), "--data-root", str(root), "--output-dir", str(tmp_path), "--compare", "cdgc",
+        "--batch-size", "4", "--iters", "60", "--lr", "0.05", "--threads", "1", "--print-freq", "1000"])
+    res = train.main(args)["cdgc"][1]
+    base = res["baseline_majority_miou"]
+    assert res["num_images"] == 4 and 0 < base < 5
+    assert res["miou"] >= base + 8 and res["miou"] >= 4 * base, (res["miou"], base)
+
+
 def test_killed_run_resumes_exactly(tmp_path, toy, monkeypatch):
     common = ("--compare", "cdgc", "--iters", "5", "--checkpoint-period", "2", "--max-nodes", "20")
     full = train.main(_args(train.get_args_parser(), tmp_path / "a", toy, *common))["cdgc"][0]
