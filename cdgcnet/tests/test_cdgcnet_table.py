@@ -26,12 +26,18 @@ def test_readme_table_is_rendered_from_the_json():
     results.check_readme(HERE)
 
 
-def test_recorded_claim_holds_over_the_seeds():
-    """The paper's comparison on the toy (make cdgcnet-claims): CDGC above the --no-cdgc network on
-    every seed, by more than the seed spread, and far above the majority class."""
+def test_recorded_claim_and_toy_rows():
+    """The paper's comparison on the toy (make cdgcnet-claims): 3 seeds, the verdict is the one the
+    per-seed arms give, CDGC far above the majority class and (on the mean) above --no-cdgc. The
+    gap is within the seed spread ("not shown", README): its direction is asserted only when it holds."""
     rep = results.load_reproduced(HERE / "results" / "reproduced.json")
     claim = next(c for c in rep["claims"] if c["id"] == "cdgc_vs_plain")
-    assert len(claim["seeds"]) == 3 and claim["verdict"] == "holds"
-    assert all(m > b for m, b in zip(claim["arms"]["CDGC"], claim["arms"]["no CDGC"]))
+    cdgc, plain = claim["arms"]["CDGC"], claim["arms"]["no CDGC"]
+    assert claim["seeds"] == [0, 1, 2] and len(cdgc) == len(plain) == 3
+    assert claim["verdict"] == results.verdict(cdgc, plain)[0]
+    if claim["verdict"] == "holds":
+        assert claim["difference"]["mean"] > claim["difference"]["std"]
     rows = {r["method"]: r["metrics"]["mIoU"] for r in rep["rows"] if r["table"] == "toy"}
+    assert rows["CDGC (ours)"] == pytest.approx(sum(cdgc) / 3) and rows["no CDGC (ours)"] == pytest.approx(sum(plain) / 3)
     assert rows["CDGC (ours)"] >= rows["majority class"] + 20
+    assert rows["CDGC (ours)"] > rows["no CDGC (ours)"]
