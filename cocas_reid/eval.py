@@ -22,7 +22,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from cocas_reid import build
 from cocas_reid.engine import evaluate

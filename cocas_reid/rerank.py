@@ -14,7 +14,7 @@ transcription, and the tests and `bench/bench_rerank.py` compare the two to 1e-6
 4. Jaccard distance 1 - sum_m min(V_i, V_j) / (2 - sum_m min(V_i, V_j)), mixed with O:
    final = (1 - lambda) * jaccard + lambda * O, query rows, gallery columns.
 
-Differences from the loop, on purpose: neighbour lists come from a partial sort (argpartition)
+Differences from the loop, on purpose: neighbour lists come from a partial sort (torch.topk)
 instead of a full argsort of every row, V is a sparse matrix instead of a dense N x N one, and the
 Jaccard sums join V's non-zeros column by column; memory stays O(N * k) plus one chunk of dense
 rows. Distances tied exactly at the k-th neighbour may be broken differently (the loop's order
@@ -23,6 +23,7 @@ is that of numpy's unstable sort); with real-valued features such ties do not oc
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy import sparse
 
 __all__ = ["re_ranking"]
@@ -30,8 +31,9 @@ __all__ = ["re_ranking"]
 _CHUNK_ELEMS = 1 << 22  # dense elements per chunk of rows (16 MB of float32)
 
 
-def _rows(q_g, q_q, g_g, start: int, stop: int) -> np.ndarray:
-    """O[start:stop] (float32): rows of the transposed, column-normalised squared distances."""
+def _rows(q_g, q_q, g_g, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """(O[start:stop] in float32, the divisor of each row): rows of the transposed,
+    column-normalised squared distances."""
     nq = q_g.shape[0]
     parts = []
     if start < nq:  # column i of D for a query i: q_q[:, i] then q_g[i, :]
@@ -41,7 +43,19 @@ def _rows(q_g, q_q, g_g, start: int, stop: int) -> np.ndarray:
         s = slice(max(start, nq) - nq, stop - nq)
         parts.append(np.concatenate([q_g[:, s].T, g_g[:, s].T], axis=1))
     d = np.power(np.concatenate(parts, axis=0), 2).astype(np.float32)
-    return d / d.max(axis=1, keepdims=True)
+    top = d.max(axis=1, keepdims=True)
+    return d / top, top[:, 0]
+
+
+def _entries(q_g, q_q, g_g, rows: np.ndarray, cols: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    """O[rows, cols] (float32) gathered from the blocks of D, O[i, j] = D[j, i]^2 / divisor[i]."""
+    nq = q_g.shape[0]
+    d = np.empty(rows.size, np.float32)
+    for rq, cq, block in ((True, True, lambda r, c: q_q[c, r]), (True, False, lambda r, c: q_g[r, c - nq]),
+                          (False, True, lambda r, c: q_g[c, r - nq]), (False, False, lambda r, c: g_g[c - nq, r - nq])):
+        sel = ((rows < nq) == rq) & ((cols < nq) == cq)
+        d[sel] = block(rows[sel], cols[sel])
+    return np.power(d, 2).astype(np.float32) / divisor[rows]
 
 
 def _neighbour_matrix(top: np.ndarray, n: int) -> sparse.csr_matrix:
@@ -62,13 +76,12 @@ def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_v
     kh = min(int(np.around(k1 / 2.0)) + 1, n)
     kq = min(k2, n)
 
-    # 1. the k1+1 nearest of every row, nearest first
+    # 1. the k1+1 nearest of every row, nearest first (a partial sort), and the row divisors
     top = np.empty((n, k), dtype=np.int64)
+    divisor = np.empty(n, np.float32)
     for s in range(0, n, chunk):
-        o = _rows(q_g, q_q, g_g, s, min(n, s + chunk))
-        part = np.argpartition(o, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (o.shape[0], 1))
-        vals = np.take_along_axis(o, part, axis=1)
-        top[s:s + o.shape[0]] = np.take_along_axis(part, np.argsort(vals, axis=1, kind="stable"), axis=1)
+        o, divisor[s:s + chunk] = _rows(q_g, q_q, g_g, s, min(n, s + chunk))
+        top[s:s + o.shape[0]] = torch.topk(torch.from_numpy(o), k, dim=1, largest=False, sorted=True).indices.numpy()
 
     # 2. k-reciprocal sets and their expansion
     fwd = _neighbour_matrix(top, n)
@@ -87,14 +100,9 @@ def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_v
     expansion.sort_indices()
 
     # 3. Gaussian-kernel weights over each expansion, then local query expansion
-    data = np.empty(expansion.nnz, np.float32)
-    for s in range(0, n, chunk):
-        e = min(n, s + chunk)
-        o = _rows(q_g, q_q, g_g, s, e)
-        lo, hi = expansion.indptr[s], expansion.indptr[e]
-        r = np.repeat(np.arange(e - s), np.diff(expansion.indptr[s:e + 1]))
-        w = np.exp(-o[r, expansion.indices[lo:hi]])
-        data[lo:hi] = w / np.bincount(r, weights=w, minlength=e - s)[r].astype(np.float32)
+    rows = np.repeat(np.arange(n), np.diff(expansion.indptr))
+    w = np.exp(-_entries(q_g, q_q, g_g, rows, expansion.indices, divisor))
+    data = (w / np.bincount(rows, weights=w, minlength=n)[rows]).astype(np.float32)
     v = sparse.csr_matrix((data, expansion.indices, expansion.indptr), shape=(n, n))
     if k2 != 1:
         qe = _neighbour_matrix(top[:, :kq], n) * np.float32(1.0 / kq)
@@ -118,6 +126,6 @@ def re_ranking(q_g_dist, q_q_dist, g_g_dist, k1: int = 20, k2: int = 6, lambda_v
         inter = np.bincount(rows * ng + vg_t.indices[offset], weights=mins, minlength=(e - s) * ng)
         inter = inter.reshape(e - s, ng).astype(np.float32)
         jaccard = 1 - inter / (2.0 - inter)
-        o = _rows(q_g, q_q, g_g, s, e)[:, nq:]
+        o = np.power(q_g[s:e], 2).astype(np.float32) / divisor[s:e, None]
         out[s:e] = jaccard * (1 - lambda_value) + o * lambda_value
     return out

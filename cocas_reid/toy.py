@@ -10,7 +10,7 @@ Written exactly as the real set is laid out (see data.py)::
 
     images/<pid>/<pid>_<clothes>_c<cam>_<n>.jpg            person boxes, 128 x 64
     images_desensitized/<same path>                         face and background blurred
-    templates/<pid>_<clothes>.jpg                            clothes templates, 64 x 64
+    templates/<pid>_<clothes>.jpg                            clothes templates, 64 x 64 (outfit on a mannequin)
     parsing/<pid>/<pid>_<clothes>_c<cam>_<n>.png             LIP labels of every person image
     train.txt     image_path template_path pid clothes_id camera_id
     query.txt     image_path template_path pid clothes_id camera_id   (template: the gallery outfit)
@@ -25,8 +25,9 @@ colour with the target. Four cameras shift the lighting (colour casts, brightnes
 jitter in position and scale with sensor noise. For each test person one outfit forms the gallery;
 the other outfits are queries, each paired with the template of the gallery outfit. A few query
 identities have no gallery images (skipped by the metric, as in the real protocol). Templates are
-the outfit drawn flat on a light background, so the clothes branch must match a template to a
-clothes patch cut from a person image under another camera's light.
+product photos: the outfit on a grey mannequin against a studio background, cropped to the clothes;
+the clothes branch, trained on templates only, must match them to clothes patches cut from
+person images under a camera's light.
 """
 from __future__ import annotations
 
@@ -41,9 +42,11 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from cocas_reid.clothes import box_from_labels
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "data" / "toy" / "cocas_reid"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 H, W = 128, 64  # person boxes on disk
 TH = 64  # templates on disk (square)
@@ -56,8 +59,11 @@ CLOTH_COLORS = np.array([[200, 30, 30], [30, 60, 190], [40, 150, 60], [230, 200,
                          [30, 30, 35], [130, 40, 150], [240, 130, 30], [90, 170, 210], [150, 110, 70],
                          [230, 120, 170], [120, 120, 125]], dtype=float)
 # per-camera colour gain (lighting) and background colour
-CAM_GAIN = np.array([[1.0, 1.0, 1.0], [1.12, 0.98, 0.80], [0.72, 0.74, 0.80], [0.86, 0.96, 1.14]])
+CAM_GAIN = np.array([[1.0, 1.0, 1.0], [1.06, 0.99, 0.90], [0.86, 0.87, 0.90], [0.93, 0.98, 1.07]])
 CAM_BG = np.array([[120, 125, 118], [160, 150, 130], [90, 96, 104], [128, 140, 150]], dtype=float)
+STUDIO = np.array([232, 232, 228.0])
+MANNEQUIN = {"skin": np.array([196, 196, 200.0]), "hair": np.array([196, 196, 200.0]), "hair_style": 2,
+             "head_h": 18.0, "head_aspect": 0.8, "shoulder": 26.0, "leg_ratio": 0.5}
 
 
 def _settings(seed, train_ids, test_ids, query_only_ids, images_per_outfit, outfit_pool) -> dict:
@@ -99,11 +105,11 @@ def _pattern(yy, xx, kind: int, period: int = 4):
     return np.zeros_like(yy, dtype=bool)
 
 
-def _render_person(rng, person: dict, outfit: dict, cam: int):
+def _render_person(rng, person: dict, outfit: dict, cam: int, background=None):
     """(RGB uint8 H x W x 3, LIP label map H x W) of one person box under camera `cam`."""
     yy, xx = np.mgrid[0:H, 0:W].astype(float)
     img = np.empty((H, W, 3))
-    img[:] = CAM_BG[cam] + rng.normal(0, 10, 3)
+    img[:] = (CAM_BG[cam] if background is None else background) + rng.normal(0, 10, 3)
     img += (yy / H - 0.5)[..., None] * rng.uniform(-40, 40)  # floor / wall gradient
     lab = np.zeros((H, W), np.uint8)
     s = rng.uniform(0.9, 1.0)  # distance to the camera
@@ -167,24 +173,11 @@ def _render_person(rng, person: dict, outfit: dict, cam: int):
 
 
 def _render_template(rng, outfit: dict):
-    """The outfit drawn flat (shirt above, pants or skirt below) on a light background."""
-    yy, xx = np.mgrid[0:TH, 0:TH].astype(float)
-    img = np.full((TH, TH, 3), 236.0) + rng.normal(0, 4, 3)
-    c = TH / 2 + rng.uniform(-2, 2)
-    body = _rect(yy, xx, 4, 34, c - 12, c + 12)
-    sleeve_len = 10 if outfit["short_sleeves"] else 26
-    sleeves = _rect(yy, xx, 4, 4 + sleeve_len, c - 20, c - 12) | _rect(yy, xx, 4, 4 + sleeve_len, c + 12, c + 20)
-    shirt = body | sleeves
-    img[shirt] = outfit["top"]
-    img[shirt & _pattern(yy, xx, outfit["pattern"])] = outfit["second"]
-    if outfit["skirt"]:
-        frac = (yy - 36) / 22
-        bottom = (yy >= 36) & (yy < 58) & (np.abs(xx - c) < 11 + 8 * np.clip(frac, 0, 1))
-    else:
-        bottom = _rect(yy, xx, 36, 62, c - 12, c - 1) | _rect(yy, xx, 36, 62, c + 1, c + 12)
-    img[bottom] = outfit["bottom"]
-    img = img * rng.uniform(0.95, 1.05) + rng.normal(0, 3, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8)
+    """The outfit on a grey mannequin against a light studio background, cropped to the clothes
+    (the LIP clothes labels) and resized to TH x TH: a product photo of the clothes."""
+    img, lab = _render_person(rng, MANNEQUIN, outfit, cam=0, background=STUDIO)
+    x1, y1, x2, y2 = (int(v) for v in box_from_labels(lab))
+    return np.asarray(Image.fromarray(img[y1:y2, x1:x2]).resize((TH, TH), Image.BILINEAR))
 
 
 def _desensitize(img: np.ndarray, lab: np.ndarray) -> np.ndarray:

@@ -140,7 +140,7 @@ def train_branch(args, branch: str, data, loaders, device, baseline) -> tuple:
 
 def summary(outcome: dict) -> str:
     lines = ["| run | mAP | rank-1 | rank-5 | mINP | baseline_pixel_mAP |", "|---|---|---|---|---|---|"]
-    for run_dir, r in outcome.values():
+    for _, r in outcome.values():
         if r:
             base = r.get("baseline_pixel_mAP")
             lines.append(f"| {r['run']} | {r['mAP']:.2f} | {r['rank1']:.2f} | {r['rank5']:.2f} | {r['mINP']:.2f} | "
