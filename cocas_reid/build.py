@@ -183,7 +183,10 @@ def lr_factor(args, epoch: int) -> float:
 
 def build_optimizer(args, model):
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
+    try:  # the fused kernel (CPU and CUDA, torch >= 2.4) is several times faster than the per-tensor loop
+        optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay, fused=True)
+    except (RuntimeError, TypeError):
+        optimizer = torch.optim.Adam(params, lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: lr_factor(args, e))
     return optimizer, scheduler
 
