@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp
+PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp cocas_reid
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
@@ -77,10 +77,14 @@ endef
 $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
 
 # Paper-specific extras.
-.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune
+.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune cocas_reid-check cocas_reid-detect
 dmcp-prune: $(STAMP) ## DMCP search + derivation (+ toy retrain/eval without DATA): cd dmcp && python prune.py
 	cd dmcp && $(LAUNCH) prune.py $(PAPER_FLAGS)
 celeba_spoof-check: $(STAMP) ## check a CelebA-Spoof tree (DATA=; toy data when empty): JSON report
 	cd celeba_spoof && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
 celeba_spoof-predict: $(STAMP) ## spoof probability per image: ARGS='IMG_OR_DIR_OR_LIST --checkpoint CKPT [--out F.json]'
 	cd celeba_spoof && $(PY) predict.py $(ARGS)
+cocas_reid-check: $(STAMP) ## check a COCAS+ / Market-1501 tree (DATA=, ARGS='--dataset market1501'): JSON report
+	cd cocas_reid && $(PY) check_data.py --data-root $(if $(DATA),$(abspath $(DATA)),../data/toy/cocas_reid) $(ARGS)
+cocas_reid-detect: $(STAMP) ## train the clothes detector and write the gallery's clothes boxes
+	cd cocas_reid && $(LAUNCH) detect_clothes.py $(PAPER_FLAGS)
