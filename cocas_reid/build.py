@@ -34,7 +34,7 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="cocas", choices=["cocas", "market1501"], help="on-disk layout of --data-root")
     g.add_argument("--data-root", default="", help="dataset root; empty = the embedded toy data (written on first use)")
-    g.add_argument("--train-list", default="", help="COCAS+ training list (default <root>/train.txt)")
+    g.add_argument("--train-list", default="", help="COCAS+ training list, relative to the root unless absolute (default train.txt)")
     g.add_argument("--variant", default="raw", choices=["raw", "desensitized"],
                    help="COCAS images: raw (images/) or desensitized (images_desensitized/: faces and background blurred)")
     g.add_argument("--toy-root", default="", help="where the toy data is written (default <repo>/data/toy/cocas_reid)")

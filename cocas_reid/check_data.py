@@ -25,7 +25,7 @@ def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("cocas_reid check_data", add_help=add_help)
     p.add_argument("--dataset", default="cocas", choices=["cocas", "market1501"], help="layout of --data-root")
     p.add_argument("--data-root", required=True, help="dataset root")
-    p.add_argument("--train-list", default="", help="COCAS+ training list (default <root>/train.txt)")
+    p.add_argument("--train-list", default="", help="COCAS+ training list, relative to the root unless absolute (default train.txt)")
     p.add_argument("--variant", default="raw", choices=["raw", "desensitized"], help="COCAS image variant")
     p.add_argument("--dump", default="", help="write the kept items here (JSON)")
     return p

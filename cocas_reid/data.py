@@ -196,10 +196,8 @@ def load_dataset(name: str, root, variant: str = "raw", train_list: str = "", sp
     report = {"junk_skipped": 0, "distractors": 0}
     out = {}
     if name == "cocas":
-        lists = {"train": Path(train_list) if train_list else root / "train.txt",
-                 "query": root / "query.txt", "gallery": root / "gallery.txt"}
-        for s in splits:
-            lists[s] = lists[s] if lists[s].is_absolute() else root / lists[s]
+        lists = {"train": root / (train_list or "train.txt"), "query": root / "query.txt", "gallery": root / "gallery.txt"}
+        for s in splits:  # a relative --train-list is relative to the root (an absolute one stays)
             out[s] = parse_cocas_list(lists[s], root, s, variant, check_files, missing_templates)
     elif name == "market1501":
         if variant != "raw":

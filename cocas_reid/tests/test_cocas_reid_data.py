@@ -78,7 +78,10 @@ def cocas(tmp_path):
     return root
 
 
-def test_cocas_lists(cocas):
+def test_cocas_lists(cocas, monkeypatch):
+    monkeypatch.chdir(cocas.parent)  # a relative root, and a --train-list relative to it
+    (cocas / "other.txt").write_text("images/b/3.jpg templates/b1.jpg 25 1 2\n")
+    assert load_dataset("cocas", "cocas", train_list="other.txt").splits["train"].pids.tolist() == [25]
     d = load_dataset("cocas", cocas)
     tr = d.splits["train"]
     assert tr.files == ["images/a/1.jpg", "images/b/3.jpg"] and tr.templates == ["templates/a1.jpg", "templates/b1.jpg"]
