@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp cocas_reid
+PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity cocas_reid
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
@@ -25,7 +25,7 @@ endif
 PAPER_FLAGS = $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy.yaml)) $(ARGS)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup test lint bench clean
+.PHONY: help setup test lint bench report clean
 
 help: ## print this help
 	@echo "usage: make <target> [DATA=path] [CONFIG=file.yaml] [NPROC=n] [ARGS='...']"
@@ -57,8 +57,11 @@ bench: $(STAMP) ## run every benchmark (prints ratios against in-run baselines)
 	@set -e; for f in $$(ls shared/bench/bench_*.py */bench/bench_*.py 2>/dev/null | sort -u); do \
 		echo "== $$f"; $(PY) $$f --quick; done
 
-clean: ## remove runs, toy data and caches (keeps .venv)
-	rm -rf runs data .pytest_cache
+report: $(STAMP) ## report/index.html: every paper's table beside ours, claims, plots (from committed JSON)
+	$(PY) -m shared.report
+
+clean: ## remove runs, toy data, the report and caches (keeps .venv)
+	rm -rf runs data report .pytest_cache
 	find . -name __pycache__ -type d -prune -not -path './$(VENV)/*' -exec rm -rf {} +
 
 define PAPER_RULES
@@ -77,13 +80,18 @@ endef
 $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
 
 # Paper-specific extras.
-.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune cocas_reid-check cocas_reid-detect
+.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune openimages_det-check topo_connectivity-det cocas_reid-check \
+	cocas_reid-detect
 dmcp-prune: $(STAMP) ## DMCP search + derivation (+ toy retrain/eval without DATA): cd dmcp && python prune.py
 	cd dmcp && $(LAUNCH) prune.py $(PAPER_FLAGS)
 celeba_spoof-check: $(STAMP) ## check a CelebA-Spoof tree (DATA=; toy data when empty): JSON report
 	cd celeba_spoof && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
 celeba_spoof-predict: $(STAMP) ## spoof probability per image: ARGS='IMG_OR_DIR_OR_LIST --checkpoint CKPT [--out F.json]'
 	cd celeba_spoof && $(PY) predict.py $(ARGS)
+openimages_det-check: $(STAMP) ## check an Open Images tree (DATA=; toy data when empty): JSON report
+	cd openimages_det && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
+topo_connectivity-det: $(STAMP) ## TopoNet Faster R-CNN + FPN on COCO (DATA=; toy COCO set and configs/toy_det.yaml when empty)
+	cd topo_connectivity && $(LAUNCH) train_det.py $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy_det.yaml)) $(ARGS)
 cocas_reid-check: $(STAMP) ## check a COCAS+ / Market-1501 tree (DATA=, ARGS='--dataset market1501'): JSON report
 	cd cocas_reid && $(PY) check_data.py --data-root $(if $(DATA),$(abspath $(DATA)),../data/toy/cocas_reid) $(ARGS)
 cocas_reid-detect: $(STAMP) ## train the clothes detector and write the gallery's clothes boxes

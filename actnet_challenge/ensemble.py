@@ -18,13 +18,12 @@ prints AR@1/5/10/100 and AUC of every source and of the fusion side by side.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from shared.formats.activitynet import read_proposal_json
+from shared.formats.activitynet import proposal_submission, read_proposal_json, write_submission
 from shared.metrics.activitynet import evaluate_proposals, segment_tiou
 
 __all__ = ["gaussian_soft_nms", "normalise_scores", "ensemble_proposals", "proposal_table"]
@@ -118,9 +117,9 @@ def ensemble_proposals(sources: list, weights=None, method: str = "union", norma
             kept, kept_sc = gaussian_soft_nms(refined, sc, sigma, nms_threshold, top_k)
         else:
             kept, kept_sc = gaussian_soft_nms(seg, sc, sigma, nms_threshold, top_k)
-        fused[vid] = [{"segment": [float(a), float(b)], "score": float(c)} for (a, b), c in zip(kept, kept_sc)]
-    return {"version": "VERSION 1.3", "results": fused,
-            "external_data": {"used": False, "details": f"ensemble ({method}) of {len(sources)} proposal files"}}
+        fused[vid] = np.column_stack([kept, kept_sc])
+    return proposal_submission(fused, external_data={
+        "used": False, "details": f"ensemble ({method}) of {len(sources)} proposal files"})
 
 
 def _vote(kept: np.ndarray, per_source: list, weights: list, vote_iou: float):
@@ -147,17 +146,19 @@ def _vote(kept: np.ndarray, per_source: list, weights: list, vote_iou: float):
     return new_seg, new_sc / max(total_w, 1e-12)
 
 
-def proposal_table(gt, named_submissions: dict, subset: str = "validation", max_avg_nr_proposals: int = 100) -> tuple[str, dict]:
-    """Markdown table of AR@1/5/10/100 (percent) and AUC for each named submission."""
-    rows, metrics = [], {}
+def proposal_table(gt, named_submissions: dict, subset: str = "validation", max_avg_nr_proposals: int = 100,
+                   scored_on: str = "") -> tuple[str, dict, dict]:
+    """(Markdown table of AR@1/5/10/100 (percent) and AUC for each named submission, the metrics,
+    the evaluator's full results for plots); ``scored_on`` (which videos) goes under the table."""
+    rows, metrics, full = [], {}, {}
     keys = ["AR@1", "AR@5", "AR@10", "AR@100", "AUC"]
     for name, sub in named_submissions.items():
         r = evaluate_proposals(gt, sub, subset=subset, max_avg_nr_proposals=max_avg_nr_proposals)
         m = {k: (100 * r[k] if k.startswith("AR@") else r[k]) for k in keys if k in r}
-        metrics[name] = m
+        metrics[name], full[name] = m, r
         rows.append(f"| {name} | " + " | ".join(f"{m[k]:.2f}" for k in keys if k in m) + " |")
     head = "| proposals | " + " | ".join(keys) + " |\n" + "|---" * (len(keys) + 1) + "|\n"
-    return head + "\n".join(rows), metrics
+    return head + "\n".join(rows) + (f"\n\nscored on {scored_on}" if scored_on else ""), metrics, full
 
 
 def get_args_parser(add_help=True):
@@ -181,13 +182,12 @@ def main(argv=None):
     fused = ensemble_proposals(args.proposals, args.weights, args.method, args.normalise, args.sigma,
                                args.nms_threshold, args.top_k, args.vote_iou)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(fused))
+        write_submission(fused, args.out)
         print(f"fused proposals: {args.out}")
     if args.gt:
         named = {Path(p).parent.name + "/" + Path(p).name: p for p in args.proposals}
         named[f"fused ({args.method})"] = fused
-        print(proposal_table(args.gt, named, args.subset, args.top_k)[0])
+        print(proposal_table(args.gt, named, args.subset, args.top_k, f"{args.gt} ({args.subset})")[0])
     return fused
 
 

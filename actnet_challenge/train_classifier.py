@@ -2,14 +2,15 @@
 an HDF5 file) and write video-level scores in the shape of the CUHK classification file:
 {"results": {video_id: [{"label", "score"}, ...]}} (every class, best first).
 
-    cd actnet_challenge && python train_classifier.py                  # toy data (bsnpp's)
-    python train_classifier.py --data-root /datasets/activitynet --features csv_mean_100
+    cd actnet_challenge && python train_classifier.py          # toy data (bsnpp's; configs/toy.yaml implied)
+    python train_classifier.py --config configs/activitynet.yaml --data-root /datasets/activitynet
 
-Prints top-1 / top-3 accuracy and video mAP on the validation subset.
+A run of its own is a sub-run of the pipeline's config: runs/actnet_challenge/<config>-classifier/
+<timestamp>/ (train.py trains the same classifier inside its own run folder). Prints top-1 /
+top-3 accuracy and video mAP on the validation subset (scored in fp32 unless --eval-amp).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -18,53 +19,15 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from actnet_challenge import build
 from actnet_challenge.classifier import VideoClassifier, VideoFeatureDataset, topk_accuracy
 from shared import checkpoint as ckpt_lib
-from shared import config, dist, log
-from shared.device import autocast, resolve_device
-from shared.formats.activitynet import CsvFeatureFolder, Hdf5FeatureFile, read_ground_truth
+from shared import config, dist, log, run
+from shared.device import autocast, resolve_device, use_amp
+from shared.formats.activitynet import read_ground_truth, write_classification_json
 from shared.metrics.classification import mean_average_precision
 
 logger = logging.getLogger("actnet_challenge")
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def add_data_args(p):
-    g = p.add_argument_group("data")
-    g.add_argument("--data-root", default="", help="dataset root; empty = bsnpp's toy data")
-    g.add_argument("--annotations", default="activity_net.v1-3.min.json", help="ActivityNet-1.3 ground truth under --data-root")
-    g.add_argument("--features", default="csv_mean_100", help="feature folder or .h5 file under --data-root")
-    g.add_argument("--feature-prefix", default="v_", help="CSV file-name prefix")
-    g.add_argument("--train-subset", default="training", help="subset to train the classifier on")
-    g.add_argument("--val-subset", default="validation", help="subset evaluated")
-
-
-def add_classifier_args(p):
-    g = p.add_argument_group("video classifier")
-    g.add_argument("--temporal-size", type=int, default=32, help="snippets after resampling")
-    g.add_argument("--pooling", default="meanmax", choices=["meanmax", "attention"], help="temporal pooling")
-    g.add_argument("--hidden", type=int, default=512, help="encoder and MLP width")
-    g.add_argument("--dropout", type=float, default=0.5, help="dropout in the MLP")
-    g.add_argument("--cls-epochs", type=int, default=30, help="classifier epochs")
-    g.add_argument("--cls-lr", type=float, default=1e-3, help="Adam learning rate")
-    g.add_argument("--cls-weight-decay", type=float, default=1e-4, help="Adam weight decay")
-    g.add_argument("--cls-batch-size", type=int, default=32, help="videos per batch")
-
-
-def resolve_data(args):
-    if args.data_root:
-        root = Path(args.data_root)
-        gt, feats = root / args.annotations, root / args.features
-    else:
-        root = REPO_ROOT / "data" / "toy" / "bsnpp"
-        gt, feats = root / "activity_net.v1-3.min.json", root / "csv_features"
-        if not gt.is_file():
-            raise FileNotFoundError(f"{gt}: bsnpp's toy data is missing: run `make bsnpp-data` (or make actnet_challenge-train)")
-    for p in (gt, feats):
-        if not p.exists():
-            raise FileNotFoundError(f"{p}: not found")
-    store = Hdf5FeatureFile(feats) if feats.suffix.lower() in (".h5", ".hdf5") else CsvFeatureFolder(feats, prefix=args.feature_prefix)
-    return gt, store
 
 
 def _split(videos, subset, store):
@@ -77,11 +40,11 @@ def _split(videos, subset, store):
 
 
 @torch.no_grad()
-def predict(model, loader, device):
+def predict(model, loader, device, amp: bool = False):
     model.eval()
     scores, labels, index = [], [], []
     for b in loader:
-        with autocast(device):
+        with autocast(device, amp):
             logits = model(b["features"].to(device))
         scores.append(torch.sigmoid(logits.float()).cpu().numpy())
         labels.append(b["labels"].numpy())
@@ -92,8 +55,11 @@ def predict(model, loader, device):
 
 
 def run_classifier(args, run_dir: Path, device) -> tuple[dict, Path]:
-    """Train, evaluate and write `video_scores.json` (validation videos) into run_dir (rank 0)."""
-    gt_path, store = resolve_data(args)
+    """Train, evaluate and write `video_scores.json` (validation videos) into run_dir (rank 0).
+
+    Training is sharded over the processes (--cls-batch-size is the global batch); the
+    validation scores are computed on every rank (a few thousand videos) and written by rank 0."""
+    gt_path, store = build.resolve_data(args)
     videos, _ = read_ground_truth(gt_path)
     labels = {v: sorted({a[2] for a in info["annotations"]}) for v, info in videos.items()}
     classes = sorted({c for v in labels.values() for c in v})
@@ -105,18 +71,20 @@ def run_classifier(args, run_dir: Path, device) -> tuple[dict, Path]:
     val_set = VideoFeatureDataset(val_ids, labels, classes, store, args.temporal_size)
     in_ch = train_set[0]["features"].shape[0]
     sampler = dist.build_sampler(train_set, shuffle=True, seed=args.seed)
-    loader = DataLoader(train_set, batch_size=args.cls_batch_size, sampler=sampler, num_workers=0)
-    val_loader = DataLoader(val_set, batch_size=args.cls_batch_size, num_workers=0)
+    batch = dist.per_process_batch(args.cls_batch_size, "--cls-batch-size")
+    loader = DataLoader(train_set, batch_size=batch, sampler=sampler, num_workers=0)
+    val_loader = DataLoader(val_set, batch_size=batch, num_workers=0)
     model = dist.wrap_model(VideoClassifier(in_ch, len(classes), args.hidden, args.pooling, args.dropout), device)
     opt = torch.optim.Adam(model.parameters(), lr=args.cls_lr, weight_decay=args.cls_weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.cls_epochs)
     writer = log.JsonlWriter(run_dir / "classifier_metrics.jsonl")
+    amp = use_amp(args, device)
     for epoch in range(args.cls_epochs):
         dist.set_epoch(sampler, epoch)
         model.train()
         meters = log.MetricLogger()
         for b in meters.log_every(loader, 10, header=f"classifier {epoch}"):
-            with autocast(device):
+            with autocast(device, amp):
                 logits = model(b["features"].to(device))
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), b["labels"].to(device))
             if not torch.isfinite(loss):
@@ -129,33 +97,26 @@ def run_classifier(args, run_dir: Path, device) -> tuple[dict, Path]:
         writer.write({"epoch": epoch, **dist.reduce_dict(meters.averages())})
     ckpt_lib.save_checkpoint(ckpt_lib.training_state(model, opt, sched, epoch=args.cls_epochs - 1, args=args,
                                                      classes=classes), run_dir / "classifier.pt")
-    scores, y, idx = predict(dist.unwrap(model), val_loader, device)
+    scores, y, idx = predict(dist.unwrap(model), val_loader, device, use_amp(args, device, evaluation=True))
     metrics = {"top1": topk_accuracy(scores, y, 1), "top3": topk_accuracy(scores, y, 3),
                "mAP": 100.0 * mean_average_precision(scores, y)[0] if len(scores) else float("nan"),
                "chance_top1": 100.0 / len(classes), "videos": int(len(scores))}
-    results = {}
-    for row, i in zip(scores, idx):
-        order = np.argsort(-row, kind="stable")
-        results[val_set.video_ids[i]] = [{"label": classes[j], "score": float(row[j])} for j in order]
     out = run_dir / "video_scores.json"
     if dist.is_main():
-        out.write_text(json.dumps({"version": "VERSION 1.3", "results": results,
-                                   "external_data": {"used": False, "details": "actnet_challenge video classifier"}}))
+        results = {val_set.video_ids[i]: dict(zip(classes, row.tolist())) for row, i in zip(scores, idx)}
+        write_classification_json(results, out, external_data={"used": False,
+                                                               "details": "actnet_challenge video classifier"})
     return metrics, out
 
 
 def get_args_parser(add_help=True):
-    p = argparse.ArgumentParser("ActivityNet video classifier", add_help=add_help)
-    config.add_runtime_args(p)
-    add_data_args(p)
-    add_classifier_args(p)
-    return p
+    return build.get_args_parser("ActivityNet video classifier", add_help)
 
 
 def main(args):
     device = resolve_device(args.device)
     dist.init_distributed(device, args.dist_timeout)
-    run_dir, _ = config.resolve_run_dir(args, "actnet_challenge_classifier")
+    run_dir, _ = run.resolve_run_dir(args, "actnet_challenge", name="classifier")
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")
     log.run_info(args, run_dir)

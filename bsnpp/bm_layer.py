@@ -50,17 +50,17 @@ so double backward works).
 from __future__ import annotations
 
 import functools
-from typing import Tuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bsnpp.labels import valid_map_mask
+
 __all__ = [
     "bm_sampling_mask",
     "bm_sampling_sparse",
-    "bm_valid_mask",
     "DenseBMLayer",
     "BMLayer",
 ]
@@ -72,7 +72,7 @@ __all__ = [
 
 @functools.lru_cache(maxsize=8)
 def _sparse_np(tscale: int, num_sample: int, num_sample_perbin: int,
-               prop_boundary_ratio: float) -> Tuple[np.ndarray, np.ndarray]:
+               prop_boundary_ratio: float) -> tuple[np.ndarray, np.ndarray]:
     """index [N, D, S, 2K] int64 and weight [N, D, S, 2K] float32; unused slots have weight 0.
 
     Vectorised re-expression of the official double loop, doing the same float64 operations in
@@ -97,7 +97,7 @@ def _sparse_np(tscale: int, num_sample: int, num_sample_perbin: int,
     # Contributions in the official order: for each point, (down, 1 - frac) then (up, frac).
     idx = np.stack([down, up], axis=-1).astype(np.int64).reshape(T, T, N, 2 * K)
     wts = np.stack([1 - frac, frac], axis=-1).reshape(T, T, N, 2 * K)
-    valid_cell = (start + dur) < T                               # [D, S]
+    valid_cell = valid_map_mask(T, T)                            # [D, S]: s + d <= T - 1
     ok = (idx >= 0) & (idx <= T - 1) & valid_cell[:, :, None, None]
 
     # Left fold per (cell, n, t), exactly as ``bin_vector[t] += w`` starting from 0.0.
@@ -129,7 +129,7 @@ def _sparse_np(tscale: int, num_sample: int, num_sample_perbin: int,
 
 
 def bm_sampling_sparse(tscale: int, num_sample: int = 32, num_sample_perbin: int = 3,
-                       prop_boundary_ratio: float = 0.5) -> Tuple[torch.Tensor, torch.Tensor]:
+                       prop_boundary_ratio: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Sparse form of :func:`bm_sampling_mask`: for each cell (n, d, s) its non-zeros.
 
     Returns ``index [N, D, T, 2K]`` (int64, the ``t`` of each entry) and ``weight [N, D, T, 2K]``
@@ -156,16 +156,6 @@ def bm_sampling_mask(tscale: int, num_sample: int = 32, num_sample_perbin: int =
     live = weight != 0
     mask[index[live], n, d, s] = weight[live]      # t is unique per (n, d, s): plain assignment
     return torch.from_numpy(mask)
-
-
-def bm_valid_mask(tscale: int) -> torch.Tensor:
-    """[D, T] float 0/1: 1 where the proposal (start s, duration d) ends inside, s + d <= T - 1.
-
-    This is where the sampling mask is non-zero (BMN's ``bm_mask`` has the same layout).
-    """
-    d = torch.arange(tscale)[:, None]
-    s = torch.arange(tscale)[None, :]
-    return (s + d < tscale).float()
 
 
 @functools.lru_cache(maxsize=8)
@@ -222,8 +212,8 @@ class _SparseRows(torch.autograd.Function):
         ctx.layout = (in_cols, out_cols)
         ctx.n_in = table.shape[2] if in_cols else table.shape[1]
         B = table.shape[0]
-        O = table.shape[1] if in_cols else table.shape[2]
-        out = table.new_empty((B, O, n_rows) if out_cols else (B, n_rows, O))
+        Co = table.shape[1] if in_cols else table.shape[2]
+        out = table.new_empty((B, Co, n_rows) if out_cols else (B, n_rows, Co))
         values = values.to(table.dtype)
         with torch.autocast(device_type=table.device.type, enabled=False):
             for b in range(B):      # per sample: no B-times replicated index arrays
@@ -314,9 +304,9 @@ class BMLayer(_BMBase):
     sampling matrix A [D*T, T*N]. Peak extra memory is Y plus the output, instead of the
     intermediate and its gradient.
 
-    Buffers (non-persistent, built once per configuration and shared through a cache):
-    ``sample_index``/``sample_weight`` [N, D, T, 2K] (see :func:`bm_sampling_sparse`) and the
-    row-compressed A and A^T used by the product.
+    Buffers (non-persistent, built once per configuration and shared through a cache): the
+    row-compressed A and A^T used by the product (``a_*``, ``at_*``; :func:`bm_sampling_sparse`
+    gives the same non-zeros per cell, for inspection).
 
     Precision: the GEMM follows the ambient dtype/autocast; the sparse product and the output are
     float32 for float16/bfloat16 inputs (so under autocast the output is float32, where the dense
@@ -334,9 +324,6 @@ class BMLayer(_BMBase):
                          prop_boundary_ratio)
         self.channels_last = channels_last
         key = (int(tscale), int(num_sample), int(num_sample_perbin), float(prop_boundary_ratio))
-        index, weight = _sparse_np(*key)
-        self.register_buffer("sample_index", torch.from_numpy(index.copy()), persistent=False)
-        self.register_buffer("sample_weight", torch.from_numpy(weight.copy()), persistent=False)
         (col, off, val), (t_col, t_off, t_val) = _csr_structures(*key)
         self.register_buffer("a_col", col, persistent=False)
         self.register_buffer("a_offsets", off, persistent=False)
@@ -348,19 +335,19 @@ class BMLayer(_BMBase):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
         B, C, T = x.shape
-        N, O = self.num_sample, self.out_channels
-        # W[o, c, n] -> [C, N*O]; Y[b, t, n*O + o] = sum_c X[b, c, t] W[o, c, n].
-        w = self.conv3d.weight.view(O, C, N).permute(1, 2, 0).reshape(C, N * O)
+        N, Co = self.num_sample, self.out_channels
+        # W[o, c, n] -> [C, N*Co]; Y[b, t, n*Co + o] = sum_c X[b, c, t] W[o, c, n].
+        w = self.conv3d.weight.view(Co, C, N).permute(1, 2, 0).reshape(C, N * Co)
         y = torch.matmul(x.transpose(1, 2), w)
         dtype = torch.float64 if y.dtype == torch.float64 else torch.float32
-        table = y.to(dtype).reshape(B, T * N, O)
+        table = y.to(dtype).reshape(B, T * N, Co)
         bias = self.conv3d.bias.to(dtype)
-        if self.channels_last:      # [B, D*T, O] is channels-last [B, O, D, T] memory
+        if self.channels_last:      # [B, D*T, Co] is channels-last [B, Co, D, T] memory
             out = _SparseRows.apply(table, self.a_col, self.a_offsets, self.a_values,
                                     self.at_col, self.at_offsets, self.at_values, T * T,
                                     False, False)
-            return out.add_(bias).view(B, T, T, O).permute(0, 3, 1, 2)
+            return out.add_(bias).view(B, T, T, Co).permute(0, 3, 1, 2)
         out = _SparseRows.apply(table, self.a_col, self.a_offsets, self.a_values,
                                 self.at_col, self.at_offsets, self.at_values, T * T,
-                                False, True)                        # [B, O, D*T]
-        return out.add_(bias[:, None]).view(B, O, T, T)
+                                False, True)                        # [B, Co, D*T]
+        return out.add_(bias[:, None]).view(B, Co, T, T)

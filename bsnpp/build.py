@@ -9,13 +9,21 @@ import argparse
 import logging
 from pathlib import Path
 
-from bsnpp.data import ProposalDataset, load_records, open_feature_store, scan_features
+from bsnpp.data import ProposalDataset, open_feature_store, scan_features
 from bsnpp.loss import BSNPPLoss
 from bsnpp.model import BSNPP
+from bsnpp.records import load_records
 from shared import dist
 
 log = logging.getLogger("bsnpp")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+TOY_CONFIG = HERE / "configs" / "toy.yaml"  # the toy default: no --config and no --data-root
+
+
+def tscale(args) -> int:
+    """T of the model, the labels and the maps: the window (THUMOS14) or the rescaled length."""
+    return args.window or args.temporal_scale
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -79,7 +87,9 @@ def add_post_args(p: argparse.ArgumentParser) -> None:
 def add_optim_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("optimisation (BMN's recipe)")
     g.add_argument("--epochs", type=int, default=9, help="training epochs")
-    g.add_argument("--batch-size", type=int, default=16, help="videos per batch per process")
+    g.add_argument("--batch-size", type=int, default=16,
+                   help="global batch: videos per optimizer step over all processes (BMN: 16); each of N "
+                        "processes takes batch/N")
     g.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     g.add_argument("--weight-decay", type=float, default=1e-4, help="Adam weight decay")
     g.add_argument("--lr-step", type=int, default=7, help="multiply the lr by --lr-gamma every this many epochs")
@@ -145,8 +155,7 @@ def build_data(args, splits=("train", "val")) -> dict:
 
 
 def build_model(args, in_channels: int) -> BSNPP:
-    tscale = args.window or args.temporal_scale
-    return BSNPP(in_channels=in_channels, tscale=tscale, num_sample=args.num_sample,
+    return BSNPP(in_channels=in_channels, tscale=tscale(args), num_sample=args.num_sample,
                  num_sample_perbin=args.num_sample_perbin, prop_boundary_ratio=args.prop_boundary_ratio,
                  hidden_1d=args.hidden_1d, hidden_2d=args.hidden_2d, hidden_3d=args.hidden_3d,
                  cbg=args.cbg, cbg_width=args.cbg_width, bidirectional=args.bidirectional,
@@ -154,7 +163,6 @@ def build_model(args, in_channels: int) -> BSNPP:
 
 
 def build_criterion(args) -> BSNPPLoss:
-    tscale = args.window or args.temporal_scale
-    return BSNPPLoss(tscale, reg_weight=args.reg_weight, pem_weight=args.pem_weight,
+    return BSNPPLoss(tscale(args), reg_weight=args.reg_weight, pem_weight=args.pem_weight,
                      consistency_weight=args.consistency_weight, scale_balanced=args.scale_balanced,
                      num_scale_bins=args.num_scale_bins)

@@ -12,15 +12,6 @@ from shared.device import autocast
 from shared.log import MetricLogger
 
 
-def rng_isolated(device):
-    """Evaluation must not move the training RNG (DataLoader iterators draw a seed from it, the
-    map loss samples): otherwise --eval-every would change the trained weights and a resumed run
-    would differ from an uninterrupted one."""
-    device = torch.device(device)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=devices)
-
-
 def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 

@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from bsnpp.labels import valid_map_mask
+
 __all__ = ["boundary_bce", "iou_balanced_reg_loss", "map_cls_loss", "scale_bins", "BSNPPLoss"]
 
 _EPS = 1e-6  # BMN's epsilon inside the logs
@@ -121,13 +123,10 @@ class BSNPPLoss(nn.Module):
                  pem_weight: float = 10.0, consistency_weight: float = 1.0,
                  scale_balanced: bool = True, num_scale_bins: int = 4):
         super().__init__()
-        d = tscale
         self.reg_weight, self.pem_weight, self.consistency_weight = reg_weight, pem_weight, consistency_weight
         self.scale_balanced = scale_balanced
-        dd = torch.arange(d).unsqueeze(1)
-        ss = torch.arange(tscale).unsqueeze(0)
-        self.register_buffer("mask", ss + dd + 1 <= tscale, persistent=False)
-        self.register_buffer("bins", scale_bins(d, tscale, num_scale_bins), persistent=False)
+        self.register_buffer("mask", torch.tensor(valid_map_mask(tscale, tscale)), persistent=False)
+        self.register_buffer("bins", scale_bins(tscale, tscale, num_scale_bins), persistent=False)
 
     def forward(self, out: dict, target: dict) -> dict:
         losses = {"cbg": boundary_bce(out["start"], target["start"]) + boundary_bce(out["end"], target["end"])}

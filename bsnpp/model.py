@@ -24,19 +24,13 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from bsnpp.bm_layer import BMLayer, DenseBMLayer
+from bsnpp.labels import valid_map_mask
 
 __all__ = ["BaseModule", "ComplementaryBoundaryGenerator", "TemporalEvaluationModule",
-           "PositionAttention", "ChannelAttention", "ProposalRelationBlock", "BSNPP", "valid_mask",
-           "reverse_boundary"]
-
-
-def valid_mask(max_duration: int, tscale: int, device=None) -> torch.Tensor:
-    """Bool [D, T]: cell [d, s] is a proposal inside the video (s + d + 1 <= T)."""
-    d = torch.arange(max_duration, device=device).unsqueeze(1)
-    s = torch.arange(tscale, device=device).unsqueeze(0)
-    return s + d + 1 <= tscale
+           "PositionAttention", "ChannelAttention", "ProposalRelationBlock", "BSNPP", "reverse_boundary"]
 
 
 def reverse_boundary(p: torch.Tensor) -> torch.Tensor:
@@ -119,27 +113,52 @@ class TemporalEvaluationModule(nn.Module):
         return self.start(x).squeeze(1), self.end(x).squeeze(1), x
 
 
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T) v with scale 1 (DANet): [B, M, c'], [B, Nk, c'], [B, Nk, C] -> [B, M, C]."""
+    return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1), scale=1.0).squeeze(1)
+
+
 class PositionAttention(nn.Module):
     """Position-aware self-attention over the proposal map (DANet's PAM, as the PRB's first
-    branch): every valid cell attends to every valid cell; out = gamma * attn(x) + x, gamma = 0
-    at start. Invalid cells are masked as keys. Uses scaled_dot_product_attention (scale 1, as
-    DANet) so memory-efficient kernels avoid the (D*T)^2 matrix where the backend has them."""
+    branch): every cell attends to every valid cell; out = gamma * attn(x) + x, gamma = 0 at
+    start. Invalid cells are no keys (they are left out, which is exactly masking them).
 
-    def __init__(self, channels: int, reduction: int = 8):
+    Memory: the scores of all N = D*T queries against the Nv = T(T+1)/2 valid keys are B*N*Nv
+    floats (16 GiB in fp32 at THUMOS's T = 128, batch 16, and as much again for their gradient),
+    which a backend without a memory-efficient attention kernel for this shape (CPU; CUDA with
+    mismatched q/v widths) would materialise. The queries are therefore processed in chunks of at
+    most ``max_chunk_bytes`` of scores, each chunk under activation checkpointing when gradients
+    are needed (its scores are recomputed in the backward pass instead of kept): the peak is one
+    chunk's scores, whatever T and the batch. Each query row is the same computation as without
+    chunks (tested equal within 1e-5, forward and gradients).
+    """
+
+    def __init__(self, channels: int, reduction: int = 8, max_chunk_bytes: int = 256 << 20):
         super().__init__()
         self.q = nn.Conv2d(channels, channels // reduction, 1)
         self.k = nn.Conv2d(channels, channels // reduction, 1)
         self.v = nn.Conv2d(channels, channels, 1)
         self.gamma = nn.Parameter(torch.zeros(1))
+        self.max_chunk_bytes = int(max_chunk_bytes)
 
     def forward(self, x, mask):
         b, c, d, t = x.shape
-        q = self.q(x).flatten(2).transpose(1, 2).unsqueeze(1)  # [B, 1, N, c']
-        k = self.k(x).flatten(2).transpose(1, 2).unsqueeze(1)
-        v = self.v(x).flatten(2).transpose(1, 2).unsqueeze(1)  # [B, 1, N, C]
-        attn_mask = mask.flatten().view(1, 1, 1, -1)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, scale=1.0)
-        out = out.squeeze(1).transpose(1, 2).reshape(b, c, d, t)
+        keys = mask.flatten().nonzero().squeeze(1)               # the valid cells
+        q = self.q(x).flatten(2).transpose(1, 2)                 # [B, N, c']
+        k = self.k(x).flatten(2)[:, :, keys].transpose(1, 2)     # [B, Nv, c']
+        v = self.v(x).flatten(2)[:, :, keys].transpose(1, 2)     # [B, Nv, C]
+        n = q.shape[1]
+        chunk = max(1, self.max_chunk_bytes // max(1, b * k.shape[1] * q.element_size()))
+        if chunk >= n:
+            out = _attend(q, k, v)
+        else:
+            grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+            parts = []
+            for lo in range(0, n, chunk):
+                qc = q[:, lo:lo + chunk]
+                parts.append(checkpoint(_attend, qc, k, v, use_reentrant=False) if grad else _attend(qc, k, v))
+            out = torch.cat(parts, 1)
+        out = out.transpose(1, 2).reshape(b, c, d, t)
         return self.gamma * out + x
 
 
@@ -232,7 +251,7 @@ class BSNPP(nn.Module):
             nn.Conv2d(hidden_3d, hidden_2d, 1), nn.ReLU(inplace=True),
             nn.Conv2d(hidden_2d, hidden_2d, 3, padding=1), nn.ReLU(inplace=True))
         self.prb = ProposalRelationBlock(hidden_2d, prb)
-        self.register_buffer("mask", valid_mask(tscale, tscale), persistent=False)
+        self.register_buffer("mask", torch.tensor(valid_map_mask(tscale, tscale)), persistent=False)
 
     def forward(self, x):
         if x.shape[-1] != self.tscale:

@@ -13,8 +13,8 @@ Pipeline per video (the functions below, in order):
 2. :func:`soft_nms` -- BMN's ``post_processing.Soft_NMS`` (Gaussian decay with a
    width-adaptive IoU threshold) followed by ``video_post_process``'s re-sort and top-K cut
    (:func:`soft_nms_torch`: the same loop on a padded batch of videos, any device).
-3. :func:`proposals_to_json` -- ``video_post_process``/``BMN_post_processing``'s scaling to
-   seconds and the ActivityNet proposal submission file.
+3. :func:`to_seconds` -- ``video_post_process``'s scaling to seconds; :func:`proposals_to_json`
+   the ActivityNet proposal submission (``shared.formats.activitynet`` writes it).
 
 :func:`postprocess_video` chains the three for one video; :func:`postprocess_many` does a whole
 split (optionally with a process pool, as BMN does with ``post_process_thread`` processes; the
@@ -37,12 +37,15 @@ boundary filter, the candidate order, the score) is BMN's.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
+
+from bsnpp.labels import valid_map_mask
+from shared.formats.activitynet import proposal_submission, write_submission
 
 __all__ = [
     "CANDIDATE_COLUMNS",
@@ -52,6 +55,7 @@ __all__ = [
     "generate_candidates",
     "soft_nms",
     "soft_nms_torch",
+    "to_seconds",
     "proposals_to_json",
     "postprocess_video",
     "postprocess_many",
@@ -184,7 +188,7 @@ def generate_candidates(
     d = np.arange(D)[:, None]
     s = np.arange(T)[None, :]
     e = s + d + 1  # [D, T] end boundary index; normalised end = e / T
-    valid = e <= T
+    valid = valid_map_mask(D, T).copy()
     if boundary_filter == "bmn":
         skeep = boundary_keep(ps, "start", peak_threshold)
         ekeep = boundary_keep(pe, "end", peak_threshold)
@@ -400,22 +404,20 @@ def soft_nms_torch(
 # --------------------------------------------------------------------------------------------
 
 
-def _to_entries(props: np.ndarray, duration: float) -> list[dict]:
-    """[K, >=3] normalised (xmin, xmax, score) -> [{"score", "segment": [s, e]}] in seconds.
+def to_seconds(props: np.ndarray, duration: float) -> np.ndarray:
+    """[K, >=3] normalised (xmin, xmax, score) -> [K, 3] (start s, end s, score).
 
     BMN: ``[max(0, xmin) * duration, min(1, xmax) * duration]``; we also clip the product to
     [0, duration] (a no-op for finite inputs, kept as a guarantee).
     """
     p = _as_f64(props)
     if p.size == 0:
-        return []
+        return np.zeros((0, 3))
+    if p.ndim != 2 or p.shape[1] < 3:
+        raise ValueError(f"proposals must be [K, >=3] (xmin, xmax, score), got {p.shape}")
     dur = float(duration)
     seg = np.stack([np.maximum(0.0, p[:, 0]), np.minimum(1.0, p[:, 1])], axis=1) * dur
-    seg = np.clip(seg, 0.0, dur)
-    return [
-        {"score": float(sc), "segment": [float(a), float(b)]}
-        for sc, (a, b) in zip(p[:, 2], seg)
-    ]
+    return np.column_stack([np.clip(seg, 0.0, dur), p[:, 2]])
 
 
 def proposals_to_json(
@@ -423,18 +425,20 @@ def proposals_to_json(
     durations: Mapping[str, float],
     path: str | os.PathLike | None = None,
 ) -> dict:
-    """ActivityNet proposal submission ``{"version": "VERSION 1.3", "results": {vid: [{"score",
-    "segment": [s, e]}]}, "external_data": {}}`` (BMN's ``BMN_post_processing`` output).
+    """ActivityNet proposal submission ``{"version": "VERSION 1.3", "results": {vid: [{"segment":
+    [s, e], "score"}]}, "external_data": {}}`` (BMN's ``BMN_post_processing`` output), built and
+    written by ``shared.formats.activitynet``.
 
     Args:
         video_results: video id -> [K, >=3] normalised (xmin, xmax, score) (e.g. the output of
             :func:`soft_nms`), written in the given order. Keys are written unchanged: BMN
             strips the ``v_`` of its ``v_<youtube id>`` names (``video_name[2:]``); do it before
             calling if your ids carry it and the ground truth does not.
-        durations: video id -> duration in seconds used for the scaling. BMN uses the duration
-            covered by the features, ``duration_frame // 16 * 16 / duration_frame *
-            duration_second``, not the raw ``duration_second``; pass whichever you mean.
-        path: if given, the JSON is written there (parent folders created).
+        durations: video id -> duration in seconds used for the scaling (:func:`to_seconds`).
+            BMN uses the duration covered by the features, ``duration_frame // 16 * 16 /
+            duration_frame * duration_second``, not the raw ``duration_second``; pass whichever
+            you mean.
+        path: if given, the JSON is written there (atomically, parent folders created).
 
     Returns:
         the submission dict (plain Python floats, JSON-serialisable).
@@ -443,15 +447,10 @@ def proposals_to_json(
     for vid, props in video_results.items():
         if vid not in durations:
             raise KeyError(f"no duration for video {vid!r}")
-        results[vid] = _to_entries(props, durations[vid])
-    sub = {"version": "VERSION 1.3", "results": results, "external_data": {}}
+        results[vid] = to_seconds(props, durations[vid])
+    sub = proposal_submission(results)
     if path is not None:
-        path = os.fspath(path)
-        parent = os.path.dirname(path)
-        if parent:
-            os.makedirs(parent, exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(sub, f)
+        write_submission(sub, path)
     return sub
 
 
@@ -476,9 +475,9 @@ def postprocess_video(start: Any, end: Any, cls: Any, reg: Any, duration: float,
     ``cfg`` takes the keyword arguments of both functions (``score_mode``, ``boundary_filter``,
     ``peak_threshold``, ``alpha``, ``low``, ``high``, ``top_k``, ``max_keep``,
     ``max_candidates``, ``tie_order``); defaults are BMN's. Returns the video's
-    ``[{"score", "segment": [s, e]}]`` list (empty when there are no candidates).
+    ``[{"segment": [s, e], "score"}]`` list in seconds (empty when there are no candidates).
     """
-    return _to_entries(_video_props(start, end, cls, reg, cfg), duration)
+    return proposal_submission({"v": to_seconds(_video_props(start, end, cls, reg, cfg), duration)})["results"]["v"]
 
 
 def _unpack(out: Any) -> tuple:

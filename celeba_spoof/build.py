@@ -17,7 +17,9 @@ from celeba_spoof.model import AENet
 from shared import dist
 
 log = logging.getLogger("celeba_spoof")
-REPO_ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
+TOY_CONFIG = HERE / "configs" / "toy.yaml"
 PAPER = "celeba_spoof"
 # arguments that define the network and its input: a checkpoint's values win over the flags
 MODEL_KEYS = ("variants", "env_head", "width", "geo_size", "input_size", "normalize")
@@ -44,6 +46,8 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--toy-test-subjects", type=int, default=14, help="toy: subjects in Data/test")
     g.add_argument("--toy-live", type=int, default=6, help="toy: live images per subject")
     g.add_argument("--toy-spoof", type=int, default=14, help="toy: spoof images per subject")
+    g.add_argument("--toy-cue", type=float, default=None, help="toy: strength of the spoof media's artefacts "
+                   "(1 = full, 0 = perfect replicas; default: toy.py's)")
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -75,7 +79,8 @@ def add_optim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lr-step", type=int, default=20, help="step schedule: multiply by --lr-gamma every N epochs")
     g.add_argument("--lr-gamma", type=float, default=0.1, help="step schedule factor")
     g.add_argument("--epochs", type=int, default=50, help="training epochs")
-    g.add_argument("--batch-size", type=int, default=64, help="images per batch per process")
+    g.add_argument("--batch-size", type=int, default=64, help="global batch: images per optimizer step over all "
+                   "processes (each takes batch / processes; the paper does not give it)")
     g.add_argument("--clip-grad", type=float, default=0.0, help="gradient-norm clip (0 = off)")
     g.add_argument("--eval-every", type=int, default=1, help="validation metrics every N epochs (0 = only at the end)")
     g.add_argument("--fprs", type=float, nargs="+", default=[0.01, 0.005, 0.001], help="FPRs of the TPR@FPR metric")
@@ -95,7 +100,8 @@ def resolve_root(args) -> Path:
         root = toy_root(args)
         if dist.is_main():
             toy.make_toy_dataset(root, train_subjects=args.toy_train_subjects, test_subjects=args.toy_test_subjects,
-                                 live_per_subject=args.toy_live, spoof_per_subject=args.toy_spoof)
+                                 live_per_subject=args.toy_live, spoof_per_subject=args.toy_spoof,
+                                 cue=toy.DEFAULT_CUE if args.toy_cue is None else args.toy_cue)
         dist.barrier()
         return root
     root = Path(args.data_root)

@@ -33,9 +33,17 @@ from torch.utils.data import Dataset
 from torchvision import transforms
 
 from celeba_spoof import bbox as bb
-from celeba_spoof.labels import (ENVIRONMENTS, ILLUMINATIONS, SPOOF_TYPES, Label, LabelError,
-                                 find_label_file, load_label_file, split_val_subjects,
-                                 subject_of)
+from celeba_spoof.labels import (
+    ENVIRONMENTS,
+    ILLUMINATIONS,
+    SPOOF_TYPES,
+    Label,
+    LabelError,
+    find_label_file,
+    load_label_file,
+    split_val_subjects,
+    subject_of,
+)
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MAP_SUFFIXES = ("_BB.txt", "_depth.png", "_reflect.png")

@@ -1,4 +1,5 @@
-"""The AENet loop, written out: one training epoch and the scoring pass."""
+"""The AENet loop, written out: one training epoch and the scoring pass. (Evaluation inside the
+training loop runs under `shared.rng.rng_isolated`, so it does not move the training RNG.)"""
 from __future__ import annotations
 
 import numpy as np
@@ -10,24 +11,18 @@ from shared.device import autocast
 from shared.log import MetricLogger
 
 
-def rng_isolated(device):
-    """Evaluation must not move the training RNG (DataLoader iterators draw a seed from it), or
-    --eval-every would change the trained weights and a resumed run would differ from an
-    uninterrupted one."""
-    device = torch.device(device)
-    devices = [device.index or 0] if device.type == "cuda" else []
-    return torch.random.fork_rng(devices=devices)
-
-
 def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
 def train_one_epoch(model, criterion, loader, optimizer, device, epoch: int, *, amp: bool = True,
                     clip_grad: float = 0.0, print_freq: int = 20) -> dict:
-    """One pass over the training set; returns the epoch's mean loss terms (averaged over ranks)."""
+    """One pass over the training set; returns the epoch's mean loss terms (averaged over ranks)
+    and `steps`, the optimizer steps taken (the same on every rank and for any number of ranks:
+    the loader's batch is the global batch's share)."""
     model.train()
     meters = MetricLogger()
+    steps = 0
     for batch in meters.log_every(loader, print_freq, header=f"train {epoch}"):
         batch = _to(batch, device)
         with autocast(device, amp):
@@ -43,13 +38,14 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch: int, *, 
         if clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad)
         optimizer.step()
+        steps += 1
         meters.update(n=batch["image"].shape[0], lr=optimizer.param_groups[0]["lr"],
                       **{k: v.detach() for k, v in losses.items()})
-    return dist.reduce_dict(meters.averages())
+    return {**dist.reduce_dict(meters.averages()), "steps": steps}
 
 
 @torch.no_grad()
-def score(model, loader, device, *, amp: bool = True, n: int | None = None) -> np.ndarray | None:
+def score(model, loader, device, *, amp: bool = False, n: int | None = None) -> np.ndarray | None:
     """Spoof probabilities of every item of ``loader``'s dataset, in dataset order, on rank 0
     (None elsewhere). Under DDP each rank scores its shard; DistributedSampler's padding repeats
     items, which land on the same index."""

@@ -1,12 +1,15 @@
 """Evaluate AENet checkpoints on a protocol's test list with the official metrics.
 
-    python eval.py [--config configs/toy.yaml] [--checkpoint runs/.../checkpoint_last.pt]
+    python eval.py [--config configs/toy.yaml] [--checkpoint runs/.../checkpoint_last.pt] [--amp]
                    [--data-root D] [--protocol intra_test | protocol1 | protocol2/<folder>] [--out-dir DIR]
 
 Without --checkpoint, every variant of the config is evaluated: the ``checkpoint_last.pt`` of the
-newest ``runs/celeba_spoof/<config>-<variant>/`` run. The released model (``ckpt_iter.pth.tar``,
-a ``state_dict`` with ``module.`` prefixes) is recognised and evaluated as AENet_C,S,G at 224 px
-without normalisation, as its own inference code does. The threshold is chosen on the validation
+newest ``runs/celeba_spoof/<config>-<variant>/`` run (no --config and no --data-root: the toy
+config). Scoring runs in fp32 unless --amp. The released model (``ckpt_iter.pth.tar``, a
+``state_dict`` with ``module.`` prefixes) is recognised and evaluated as AENet_C,S,G at 224 px
+without normalisation, as its own inference code does; tensors it lacks, has in excess or holds
+in another shape are named in the log and the rest is loaded (``--strict-load`` refuses it
+instead). The threshold is chosen on the validation
 subjects held out of the protocol's train list (with the checkpoint's --val-fraction and
 --val-seed) and, separately, on the test scores; both are reported. Results go to
 ``<run>/eval_<checkpoint>_<protocol>/``: results.json, roc.png, scores.png.
@@ -26,10 +29,10 @@ from celeba_spoof import build, report
 from celeba_spoof.data import labels_array
 from celeba_spoof.engine import score
 from celeba_spoof.loss import PAPER_NAMES
-from celeba_spoof.model import AENet, official_state_dict
+from celeba_spoof.model import AENet, load_released
 from shared import checkpoint as ckpt_lib
-from shared import config, dist
-from shared.device import resolve_device
+from shared import config, dist, run
+from shared.device import resolve_device, use_amp
 from shared.log import setup_logging
 
 log = logging.getLogger("celeba_spoof")
@@ -37,7 +40,7 @@ log = logging.getLogger("celeba_spoof")
 
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("AENet evaluation", add_help=add_help)
-    config.add_runtime_args(p)
+    config.add_runtime_args(p, toy_config=build.TOY_CONFIG, train=False)
     build.add_data_args(p)
     build.add_model_args(p)
     build.add_loss_args(p)
@@ -45,25 +48,25 @@ def get_args_parser(add_help=True):
     p.add_argument("--checkpoint", default="", help="a checkpoint (ours or the released ckpt_iter.pth.tar); "
                    "default: checkpoint_last.pt of the newest run of each variant of this config")
     p.add_argument("--out-dir", default="", help="where results go; default: <run>/eval_<checkpoint>_<protocol>/")
+    add_strict_load_arg(p)
     return p
 
 
+def add_strict_load_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strict-load", action="store_true", help="refuse a released checkpoint whose tensors do not all "
+                   "match the model (default: load what matches, name the rest in the log)")
+
+
 def find_checkpoints(args) -> list[tuple[str | None, Path]]:
+    """(variant or None, checkpoint): --checkpoint, else the newest run of each variant."""
     if args.checkpoint:
-        return [(None, Path(args.checkpoint))]
-    found = []
-    for v in args.variants:
-        base = Path(args.output_dir) / build.PAPER / f"{config.config_name(args)}-{v}"
-        ck = config.newest_run_checkpoint(args.output_dir, build.PAPER, f"{config.config_name(args)}-{v}")
-        if ck is None:
-            raise FileNotFoundError(f"no checkpoint under {base}: train first (make celeba_spoof-train) or pass --checkpoint")
-        found.append((v, ck))
-    return found
+        return [(None, run.find_checkpoint(args, build.PAPER))]
+    return [(v, run.find_checkpoint(args, build.PAPER, name=v)) for v in args.variants]
 
 
 def load_model(path: Path, args) -> tuple[AENet, str, dict]:
     """(model, variant, checkpoint args). Our checkpoints carry their arguments; the released one
-    is AENet_C,S,G at 224 px without normalisation."""
+    is AENet_C,S,G at 224 px without normalisation, loaded by name (``args.strict_load``)."""
     ckpt = ckpt_lib.load_checkpoint(path)
     if "model" in ckpt:
         cargs = ckpt.get("args", {})
@@ -77,11 +80,17 @@ def load_model(path: Path, args) -> tuple[AENet, str, dict]:
     if "state_dict" in ckpt or any(k.startswith("module.") for k in ckpt):
         args.input_size, args.normalize, args.geo_size, args.width, args.env_head = 224, "none", 14, 64, False
         model = AENet()
-        try:
-            model.load_state_dict(official_state_dict(ckpt))
-        except RuntimeError as e:
-            raise ckpt_lib.CheckpointError(f"{path}: not the released AENet checkpoint: {str(e).splitlines()[0]}") from None
-        log.info("%s: the released AENet_C,S,G checkpoint", path)
+        report = load_released(model, ckpt, strict=getattr(args, "strict_load", False), source=str(path))
+        if not report["loaded"]:
+            raise ckpt_lib.CheckpointError(f"{path}: no tensor of it matches AENet_C,S,G (not the released checkpoint?)")
+        log.info("%s: the released AENet_C,S,G checkpoint, %d of %d tensors loaded", path, len(report["loaded"]),
+                 len(model.state_dict()))
+        for kind in ("missing", "unexpected", "mismatched"):
+            if report[kind]:
+                log.warning("%s: %d %s tensor(s) (%s): %s", path, len(report[kind]), kind,
+                            {"missing": "kept at their initialisation", "unexpected": "ignored",
+                             "mismatched": "file shape, model shape; kept at their initialisation"}[kind],
+                            report[kind])
         return model, "CSG", {}
     raise ckpt_lib.CheckpointError(f"{path}: neither our checkpoint ('model') nor the released one ('state_dict')")
 
@@ -99,9 +108,10 @@ def evaluate_checkpoint(path: Path, args, device, out_dir: Path | None = None) -
     for split in ("val", "test"):
         if data.get(split):
             ds = build.dataset(args, data[split], train=False)
-            loader = DataLoader(ds, batch_size=args.batch_size, sampler=dist.build_sampler(ds, shuffle=False),
+            loader = DataLoader(ds, batch_size=dist.per_process_batch(args.batch_size),
+                                sampler=dist.build_sampler(ds, shuffle=False),
                                 num_workers=args.workers)
-            scores[split] = score(model, loader, device, amp=args.amp and device.type == "cuda")
+            scores[split] = score(model, loader, device, amp=use_amp(args, device))
     if not dist.is_main():
         return None
     res = report.evaluate_scores(scores["test"], labels_array(data["test"]), scores.get("val"),

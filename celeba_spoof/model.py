@@ -155,9 +155,41 @@ def official_state_dict(ckpt: dict) -> dict:
     return {k.replace("module.", "", 1): v for k, v in state.items()}
 
 
-def load_official(path: str | Path) -> AENet:
-    """AENet_C,S,G with the released checkpoint's weights (strict: every tensor must match)."""
+class ReleasedWeightsError(KeyError):
+    """A released checkpoint that does not match the model, under strict loading."""
+
+    def __str__(self):  # KeyError quotes its message; this one is a sentence
+        return str(self.args[0])
+
+
+def load_released(model: AENet, ckpt: dict, strict: bool = False, source: str = "checkpoint") -> dict:
+    """Load the released checkpoint's tensors into ``model`` by name and report what did not fit.
+
+    The official file is not available to test against, and a release can differ from the code
+    that describes it, so by default every tensor whose name and shape match is loaded and the
+    rest is reported by name: ``missing`` (in the model, not in the file: those keep their
+    initialisation), ``unexpected`` (in the file, not in the model) and ``mismatched`` (same
+    name, another shape: ``{name: [file shape, model shape]}``). ``strict=True`` loads nothing and
+    raises ReleasedWeightsError naming all of them when any exists.
+    """
+    state = official_state_dict(ckpt)
+    own = model.state_dict()
+    mismatched = {k: [list(state[k].shape), list(own[k].shape)] for k in own
+                  if k in state and tuple(state[k].shape) != tuple(own[k].shape)}
+    report = {"loaded": [k for k in own if k in state and k not in mismatched],
+              "missing": sorted(k for k in own if k not in state),
+              "unexpected": sorted(k for k in state if k not in own),
+              "mismatched": mismatched}
+    problems = {k: report[k] for k in ("missing", "unexpected", "mismatched") if report[k]}
+    if strict and problems:
+        raise ReleasedWeightsError(f"{source}: does not match AENet{list(model.terms)} (strict loading): {problems}")
+    model.load_state_dict({k: state[k] for k in report["loaded"]}, strict=False)
+    return report
+
+
+def load_official(path: str | Path, strict: bool = False) -> tuple[AENet, dict]:
+    """AENet_C,S,G with the released checkpoint's weights, and the loading report of
+    ``load_released`` (strict: every tensor must match)."""
     ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     model = AENet(terms=("C", "Sf", "Ss", "Si", "Gd", "Gr"))
-    model.load_state_dict(official_state_dict(ckpt))
-    return model
+    return model, load_released(model, ckpt, strict=strict, source=str(path))

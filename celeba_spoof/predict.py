@@ -9,7 +9,9 @@ skipped); list files: ``.txt`` (one path per line, anything after the path ignor
 CelebA-Spoof label ``.json`` (its keys), paths relative to ``--root``. Each image is cropped with its
 ``<image>_BB.txt`` when present (scaled and clamped as the official code does), otherwise the whole
 image is used; the record says which. The score is softmax(C)[:, 1] (AENet_S: 1 - P(Live) of the
-spoof-type head). Output: ``--out x.json`` / ``x.csv``, or JSON on stdout.
+spoof-type head), computed in fp32 unless ``--amp`` (bf16 autocast on CUDA). Output: ``--out x.json``
+/ ``x.csv``, or JSON on stdout. A released checkpoint that differs from the model is loaded as far
+as it matches, the rest named on stderr (``--strict-load`` refuses it).
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from celeba_spoof import bbox as bb
+from celeba_spoof import eval as cs_eval
 from celeba_spoof.data import IMAGE_EXTS, MAP_SUFFIXES, build_transform, load_crop
 from celeba_spoof.model import AENet
-from shared.device import autocast, resolve_device
+from shared.device import autocast, resolve_device, use_amp
 
 
 def get_args_parser(add_help=True):
@@ -37,8 +40,11 @@ def get_args_parser(add_help=True):
     p.add_argument("--batch-size", type=int, default=32, help="images per batch")
     p.add_argument("--negative-bbox", default="clamp", choices=["clamp", "whole"], help="boxes with negative values: official clamping or the whole image")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                   help="bf16 autocast on CUDA (default: fp32, the reference numbers)")
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes")
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
+    cs_eval.add_strict_load_arg(p)
     return p
 
 
@@ -99,8 +105,8 @@ def _collate(batch):
 
 
 def predict(model: AENet, paths, input_size: int, normalize: str = "none", device="cpu", batch_size: int = 32,
-            negative: str = "clamp", workers: int = 0) -> list[dict]:
-    """[{image, p_spoof, box, crop}] in the order of ``paths``."""
+            negative: str = "clamp", workers: int = 0, amp: bool = False) -> list[dict]:
+    """[{image, p_spoof, box, crop}] in the order of ``paths``; fp32 unless ``amp`` (CUDA only)."""
     device = torch.device(device)
     loader = DataLoader(ImageList(paths, input_size, normalize, negative), batch_size=batch_size,
                         num_workers=workers, collate_fn=_collate)
@@ -108,7 +114,7 @@ def predict(model: AENet, paths, input_size: int, normalize: str = "none", devic
     records, k = [], 0
     with torch.no_grad():
         for x, xyxy, src in loader:
-            with autocast(device):
+            with autocast(device, amp):
                 p = AENet.spoof_prob(model(x.to(device))).cpu().tolist()
             for j in range(len(p)):
                 records.append({"image": str(paths[k]), "p_spoof": float(p[j]), "box": src[j],
@@ -137,17 +143,16 @@ def write(records: list[dict], out: str) -> None:
 
 
 def main(args):
-    from celeba_spoof import eval as cs_eval
-
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise ValueError(f"--out {args.out}: use a .json or .csv file name")
     paths = expand_inputs(args.inputs, args.root)
-    margs = cs_eval.get_args_parser().parse_args([])
+    margs = cs_eval.get_args_parser().parse_args(["--strict-load"] if args.strict_load else [])
     model, variant, _ = cs_eval.load_model(Path(args.checkpoint), margs)
-    records = predict(model, paths, margs.input_size, margs.normalize, resolve_device(args.device),
-                      args.batch_size, args.negative_bbox, args.workers)
+    device = resolve_device(args.device)
+    records = predict(model, paths, margs.input_size, margs.normalize, device, args.batch_size, args.negative_bbox,
+                      args.workers, amp=use_amp(args, device))
     write(records, args.out)
     if args.out:
         print(f"{len(records)} images scored with {variant} ({args.checkpoint}) -> {args.out}", file=sys.stderr)

@@ -17,13 +17,17 @@ Written, exactly as the real release lays it out (see data.py)::
     manifest.json                                   settings and counts (written last)
 
 Faces: a shaded ellipsoid (skin tone, lighting direction), eyes, brows, nose, mouth, hair, and
-rendered attributes (hair colour, bald, bangs, eyeglasses, hat, smiling, mouth open, lipstick,
-pale skin, beard) on an indoor or outdoor background, camera noise. Spoofs show a picture of the
+rendered attributes (hair colour, male (short hair), bald, bangs, eyeglasses, hat, smiling, mouth
+open, lipstick, pale skin, beard) on an indoor or outdoor background, camera noise; the other
+CelebA attributes are 0 (a label says what the image shows). Spoofs show a picture of the
 subject through a medium, each with its cue: print (Photo / Poster / A4: desaturation, halftone
 dots, paper margins), screen (PC / Pad / Phone: moiré, bezel, blue cast, glare), masks (Face /
 Upper Body / Region: printed texture with sharp cut edges and eye holes; 3D Mask: smooth glossy
-plastic). Spoofs carry the spoof type, illumination (Normal / Strong / Back / Dark, rendered) and
-environment (Indoor / Outdoor background) labels; live images 0 there. Depth maps are the
+plastic), at a strength ``--cue`` (1 = the full artefacts, 0 = a perfect replica of the face).
+Every image is captured under one of four illuminations (Normal / Strong / Back / Dark,
+rendered), live ones included, so illumination alone does not give a spoof away. Spoofs carry the
+spoof type, illumination and environment (Indoor / Outdoor background) labels; live images 0
+there, as in the release. Depth maps are the
 ellipsoid height (live), reflection maps the rendered glare / gloss (spoof). Broken inputs as in
 the real release: a few empty, negative, malformed and missing box files, images on disk without
 a label, a labelled image missing from disk.
@@ -42,8 +46,9 @@ from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO_ROOT / "data" / "toy" / "celeba_spoof"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
+DEFAULT_CUE = 0.6  # strength of the spoof media's artefacts (_render): subtle, see the README's toy section
 # spoof types drawn (index into labels.SPOOF_TYPES) and their weights
 SPOOF_DRAW = (1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 SPOOF_P = np.array([3, 2, 3, 1, 1, 1, 3, 2, 3, 1], dtype=float)
@@ -55,10 +60,11 @@ HAIR = {"Black_Hair": (0.08, 0.06, 0.05), "Blond_Hair": (0.85, 0.72, 0.42),
         "Brown_Hair": (0.42, 0.26, 0.14), "Gray_Hair": (0.62, 0.62, 0.64)}
 
 
-def _settings(seed, train_subjects, test_subjects, live_per_subject, spoof_per_subject) -> dict:
+def _settings(seed, train_subjects, test_subjects, live_per_subject, spoof_per_subject, cue) -> dict:
     return {"generator": "celeba_spoof.toy", "format_version": FORMAT_VERSION, "seed": int(seed),
             "train_subjects": int(train_subjects), "test_subjects": int(test_subjects),
-            "live_per_subject": int(live_per_subject), "spoof_per_subject": int(spoof_per_subject)}
+            "live_per_subject": int(live_per_subject), "spoof_per_subject": int(spoof_per_subject),
+            "cue": float(cue)}
 
 
 # ------------------------------------------------------------------------------------------
@@ -92,13 +98,12 @@ def _background(rng, H, W, outdoor: bool):
 
 
 def _subject(rng) -> dict:
-    attrs = (rng.random(40) < 0.2).astype(int)  # attributes we do not render: noise
+    attrs = np.zeros(40, int)  # an attribute we do not render is absent: a label says what the image shows
     hair = str(rng.choice(list(HAIR)))
     for k in HAIR:
         attrs[ATTR[k]] = int(k == hair)
     male = rng.random() < 0.5
     attrs[ATTR["Male"]] = int(male)
-    attrs[ATTR["Young"]] = int(rng.random() < 0.7)
     attrs[ATTR["Bald"]] = int(male and rng.random() < 0.15)
     attrs[ATTR["Bangs"]] = int(not attrs[ATTR["Bald"]] and rng.random() < 0.3)
     attrs[ATTR["Eyeglasses"]] = int(rng.random() < 0.25)
@@ -117,8 +122,10 @@ def _face(rng, img, subj, attrs, cx, cy, rx):
     ry = rx * subj["aspect"]
     yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     a = attrs
-    if not a[ATTR["Bald"]]:  # hair: a cap behind and above the face
+    if not a[ATTR["Bald"]]:  # hair: a cap behind and above the face, long on women
         _paint(img, _ellipse(yy, xx, cy - 0.25 * ry, cx, ry * 0.95, rx * 1.2) < 1, subj["hair"])
+        if not a[ATTR["Male"]]:
+            _paint(img, (np.abs(xx - cx) < 1.25 * rx) & (yy > cy - 0.3 * ry) & (yy < cy + 1.1 * ry), subj["hair"])
     e = _ellipse(yy, xx, cy, cx, ry, rx)
     inside = e < 1
     z = np.sqrt(np.clip(1 - e, 0, 1))
@@ -187,9 +194,24 @@ def _glare(rng, H, W, strength):
     return (g[..., None] * tint).astype(np.float32)
 
 
-def _render(rng, subj, spoof_type: int, illum: int, outdoor: bool, H: int, W: int):
+def _illuminate(rng, img, illum: int, lit):
+    """The capture's illumination: 1 Normal (unchanged), 2 Strong, 3 Back (``lit``, the part
+    behind the subject or the medium, stays bright), 4 Dark."""
+    if illum == 2:
+        img = img * 1.45 + 0.08
+    elif illum == 3:
+        img = img * 0.55
+        img[lit] = 0.75 + 0.25 * img[lit]
+    elif illum == 4:
+        img = img * 0.38 + rng.normal(0, 0.03, img.shape).astype(np.float32)
+    return img
+
+
+def _render(rng, subj, spoof_type: int, illum: int, outdoor: bool, H: int, W: int, cue: float = 1.0):
     """One image -> (rgb float [H, W, 3], depth [H, W] or None, reflect [H, W, 3] or None,
-    box (x, y, w, h) in pixels, attributes)."""
+    box (x, y, w, h) in pixels, attributes). ``cue`` scales what the spoof medium adds to the
+    picture of the face (print, screen, mask artefacts and their reflections): 1 = full strength,
+    0 = a clean picture of the face in the medium."""
     attrs = _image_attrs(rng, subj)
     img = _background(rng, H, W, outdoor)
     rx = rng.uniform(0.2, 0.27) * W
@@ -199,6 +221,9 @@ def _render(rng, subj, spoof_type: int, illum: int, outdoor: bool, H: int, W: in
     if spoof_type == 0:
         depth, box = _face(rng, img, subj, attrs, cx, cy, rx)
         img *= rng.uniform(0.75, 1.2)
+        # live faces are captured under the same illuminations as the spoofs (their label stays
+        # 0, "Live", as in the release): illumination alone does not tell live from spoof
+        img = _illuminate(rng, img, illum, depth <= 0)
         img += rng.normal(0, 0.02, img.shape).astype(np.float32)
         if rng.random() < 0.5:
             img = _blur(img)
@@ -211,6 +236,7 @@ def _render(rng, subj, spoof_type: int, illum: int, outdoor: bool, H: int, W: in
     mx0, mx1 = int(max(0, cx - rx * rng.uniform(1.6, 2.4))), int(min(W, cx + rx * rng.uniform(1.6, 2.4)))
     pic = _background(rng, H, W, rng.random() < 0.5)
     _, box = _face(rng, pic, subj, attrs, cx, cy, rx)
+    clean = pic.copy()  # the picture without what the medium adds
     inside = np.zeros((H, W), bool)
     inside[my0:my1, mx0:mx1] = True
     if spoof_type in PRINT:
@@ -248,6 +274,9 @@ def _render(rng, subj, spoof_type: int, illum: int, outdoor: bool, H: int, W: in
         other = dict(subj, skin=np.array([0.93, 0.76, 0.62]) * rng.uniform(0.55, 1.05))
         _face(rng, wearer, other, attrs, cx, cy, rx)
         fe = _ellipse(yy, xx, cy, cx, ry, rx)
+        face = clean
+        clean = wearer.copy()
+        clean[fe < 1] = face[fe < 1]  # the wearer behind a perfect replica of the subject's face
         if spoof_type == 10:  # 3D mask: smooth plastic, glossy highlights
             plastic = subj["skin"] * 0.9 + 0.08
             z = np.sqrt(np.clip(1 - fe, 0, 1))
@@ -272,17 +301,11 @@ def _render(rng, subj, spoof_type: int, illum: int, outdoor: bool, H: int, W: in
             edge = region & (_ellipse(yy, xx, cy, cx, ry * 0.97, rx * 0.97) >= 1)
             pic[edge] = 0.97
         inside = np.ones((H, W), bool)
+    pic = clean + cue * (pic - clean)
+    reflect = reflect * cue
     img[inside] = pic[inside]
     img += reflect
-    # illumination of the capture
-    if illum == 2:
-        img = img * 1.45 + 0.08
-    elif illum == 3:
-        bright = ~inside if inside.mean() < 0.95 else np.ones((H, W), bool)
-        img = img * 0.55
-        img[bright] = 0.75 + 0.25 * img[bright]
-    elif illum == 4:
-        img = img * 0.38 + rng.normal(0, 0.03, img.shape).astype(np.float32)
+    img = _illuminate(rng, img, illum, ~inside if inside.mean() < 0.95 else np.ones((H, W), bool))
     img += rng.normal(0, 0.02, img.shape).astype(np.float32)
     return np.clip(img, 0, 1), None, np.clip(reflect, 0, 1), box, attrs
 
@@ -327,10 +350,12 @@ def _up_to_date(out: Path, settings: dict) -> bool:
 
 def make_toy_dataset(out: os.PathLike = DEFAULT_OUT, seed: int = 0, train_subjects: int = 40,
                      test_subjects: int = 14, live_per_subject: int = 6, spoof_per_subject: int = 14,
-                     force: bool = False, verbose: bool = False) -> Path:
+                     force: bool = False, verbose: bool = False, cue: float = DEFAULT_CUE) -> Path:
     """Write the toy dataset under ``out`` (see the module docstring); returns ``out``."""
     out = Path(out)
-    settings = _settings(seed, train_subjects, test_subjects, live_per_subject, spoof_per_subject)
+    settings = _settings(seed, train_subjects, test_subjects, live_per_subject, spoof_per_subject, cue)
+    if not 0.0 <= cue <= 1.0:
+        raise ValueError(f"cue strength {cue} outside [0, 1]")
     if train_subjects < 4 or test_subjects < 2 or live_per_subject < 1 or spoof_per_subject < 1:
         raise ValueError("need >= 4 train subjects, >= 2 test subjects, >= 1 live and spoof image each")
     if not force and _up_to_date(out, settings):
@@ -359,10 +384,11 @@ def make_toy_dataset(out: os.PathLike = DEFAULT_OUT, seed: int = 0, train_subjec
             for k, stype in enumerate(kinds):
                 n += 1
                 W, H = int(rng.integers(128, 177)), int(rng.integers(128, 177))
-                illum = 0 if stype == 0 else int(rng.choice([1, 2, 3, 4], p=[0.4, 0.2, 0.2, 0.2]))
+                capture = int(rng.choice([1, 2, 3, 4], p=[0.4, 0.2, 0.2, 0.2]))
+                illum = 0 if stype == 0 else capture  # the label: 0 (Live) on live images
                 outdoor = bool(rng.random() < 0.4)
                 env = 0 if stype == 0 else (2 if outdoor else 1)
-                img, depth, reflect, box, attrs = _render(rng, subj, stype, illum, outdoor, H, W)
+                img, depth, reflect, box, attrs = _render(rng, subj, stype, capture, outdoor, H, W, cue)
                 kind = "live" if stype == 0 else "spoof"
                 folder = out / "Data" / split / str(sid) / kind
                 folder.mkdir(parents=True, exist_ok=True)
@@ -428,6 +454,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-subjects", type=int, default=14, help="subjects in Data/test")
     p.add_argument("--live-per-subject", type=int, default=6, help="live images per subject")
     p.add_argument("--spoof-per-subject", type=int, default=14, help="spoof images per subject")
+    p.add_argument("--cue", type=float, default=DEFAULT_CUE, help="strength of what a spoof medium adds to the "
+                   "picture (print, screen, mask artefacts, reflections): 1 = full, 0 = a perfect replica")
     p.add_argument("--force", action="store_true", help="rewrite even when up to date")
     return p
 
@@ -435,7 +463,7 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     a = get_args_parser().parse_args(argv)
     make_toy_dataset(a.out, a.seed, a.train_subjects, a.test_subjects, a.live_per_subject,
-                     a.spoof_per_subject, a.force, verbose=True)
+                     a.spoof_per_subject, a.force, verbose=True, cue=a.cue)
     return 0
 
 

@@ -1,15 +1,16 @@
 """Train AENet (any variant, by config) on CelebA-Spoof, then evaluate with the official metrics.
 
-    cd celeba_spoof && python train.py --config configs/toy.yaml     # toy data: AENet_C,S,G and the baseline
+    cd celeba_spoof && python train.py                               # toy data (configs/toy.yaml): AENet_C,S,G and the baseline
     python train.py --config configs/aenet_csg.yaml --data-root /datasets/CelebA_Spoof --pretrained torchvision
     torchrun --nproc_per_node 8 train.py --config configs/aenet_csg.yaml --data-root ...
 
 Reading order: distributed init, data (label lists read, box files and maps probed, problems
-counted and logged before any epoch), then for each variant of --variants: run folder
+counted and logged before any epoch), then for each variant of --variants: the sub-run
 ``runs/celeba_spoof/<config>-<variant>/<timestamp>/``, model and loss, optimizer, resume, the
 epoch loop (train, validation metrics every --eval-every epochs, atomic checkpoint), the final
 evaluation on the test list with the threshold from validation and from test, results.json,
-roc.png and scores.png. At the end the metrics table of every variant is printed.
+roc.png and scores.png. At the end the metrics table of every variant is printed. --batch-size
+is the global batch; evaluation runs in fp32 unless --eval-amp.
 """
 from __future__ import annotations
 
@@ -26,18 +27,19 @@ from torch.utils.data import DataLoader
 
 from celeba_spoof import build, report
 from celeba_spoof.data import labels_array
-from celeba_spoof.engine import rng_isolated, score, train_one_epoch
+from celeba_spoof.engine import score, train_one_epoch
 from celeba_spoof.loss import PAPER_NAMES
 from shared import checkpoint as ckpt_lib
-from shared import config, dist, log
-from shared.device import resolve_device
+from shared import config, dist, log, run
+from shared.device import resolve_device, use_amp
+from shared.rng import rng_isolated
 
 logger = logging.getLogger("celeba_spoof")
 
 
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("AENet training", add_help=add_help)
-    config.add_runtime_args(p)
+    config.add_runtime_args(p, toy_config=build.TOY_CONFIG)
     build.add_data_args(p)
     build.add_model_args(p)
     build.add_loss_args(p)
@@ -58,36 +60,29 @@ def check_args(args):
         raise ValueError(f"--variants lists a variant twice: {args.variants}")
 
 
-def variant_args(args, variant: str):
-    """A copy of ``args`` for one variant: ``variants = [variant]`` (so its config.yaml trains just
-    that one) and a run-folder name ``<config>-<variant>``."""
-    a = copy.copy(args)
-    a.variants = [variant]
-    stem = config.config_name(args)
-    a.config = f"{stem}-{variant}"  # only names the run folder (config_name takes the stem)
-    return a
-
-
 def loaders(args, data, device):
+    """Training and evaluation loaders of `--batch-size / processes` images each (the global batch
+    rule: the same optimizer steps per epoch for any number of processes)."""
+    per_process = dist.per_process_batch(args.batch_size)
     train_set = build.dataset(args, data["train"], train=True)
     train_sampler = dist.build_sampler(train_set, shuffle=True, seed=args.seed, drop_last=True)
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=train_sampler,
+    train_loader = DataLoader(train_set, batch_size=per_process, sampler=train_sampler,
                               num_workers=args.workers, drop_last=True, pin_memory=device.type == "cuda",
                               persistent_workers=args.workers > 0)
     if len(train_loader) == 0:
-        raise ValueError(f"{len(train_set)} training images < batch size {args.batch_size} x {dist.world_size()} processes")
+        raise ValueError(f"{len(train_set)} training images < global batch {args.batch_size}")
     eval_loaders = {}
     for split in ("val", "test"):
         if data.get(split):
             ds = build.dataset(args, data[split], train=False)
-            eval_loaders[split] = DataLoader(ds, batch_size=args.batch_size, sampler=dist.build_sampler(ds, shuffle=False),
+            eval_loaders[split] = DataLoader(ds, batch_size=per_process, sampler=dist.build_sampler(ds, shuffle=False),
                                              num_workers=args.workers)
     return train_sampler, train_loader, eval_loaders
 
 
 def evaluate(model, eval_loaders, data, device, args, splits=("val", "test")) -> dict | None:
-    """Scores of the requested splits -> metrics (rank 0; None elsewhere)."""
-    amp = args.amp and device.type == "cuda"
+    """Scores of the requested splits -> metrics (rank 0; None elsewhere); fp32 unless --eval-amp."""
+    amp = use_amp(args, device, evaluation=True)
     with rng_isolated(device):
         scores = {s: score(model, eval_loaders[s], device, amp=amp) for s in splits if s in eval_loaders}
     if not dist.is_main():
@@ -102,13 +97,14 @@ def evaluate(model, eval_loaders, data, device, args, splits=("val", "test")) ->
 
 
 def train_variant(args, variant: str, data: dict, device) -> tuple[Path, dict | None]:
-    args = variant_args(args, variant)
-    run_dir, resume_from = config.resolve_run_dir(args, build.PAPER)
+    args = copy.copy(args)
+    args.variants = [variant]  # its config.yaml trains just this one
+    run_dir, resume_from = run.resolve_run_dir(args, build.PAPER, name=variant)
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")
     log.run_info(args, run_dir)
     dist.seed_everything(args.seed)
-    amp = args.amp and device.type == "cuda"
+    amp = use_amp(args, device)
     train_sampler, train_loader, eval_loaders = loaders(args, data, device)
 
     model = build.build_model(args, variant)
@@ -172,6 +168,7 @@ def train_variant(args, variant: str, data: dict, device) -> tuple[Path, dict | 
         results = {"config": config.config_name(args), "variant": variant, "variant_name": PAPER_NAMES[variant],
                    "protocol": args.protocol, "run_dir": str(run_dir), "epochs": args.epochs,
                    "input_size": args.input_size, "toy": not args.data_root, "best_val": best,
+                   "train_images": len(data["train"]), "global_batch": args.batch_size,
                    "headline": report.headline(res), "metrics": res,
                    "data_report": {k: v.to_dict() for k, v in data["reports"].items()},
                    "geometric_targets": _geo_note(args, data)}

@@ -2,10 +2,16 @@
 script), and the builders that read them.
 
 Defaults are the official recipe for ResNet-50 (config/res50/dmcp.yaml and retrain.yaml of
-Zx55/dmcp); a YAML in configs/ changes them per table row. Learning rates are the official ones
-for a global batch of 64 x 32 GPUs = 2048 images; `--scale-lr` (on by default) multiplies the
-weight learning rates by (batch size x processes) / 2048, so one GPU runs the same recipe.
+Zx55/dmcp); a YAML in configs/ changes them per table row. `--batch-size` is the *global* batch
+(the repository's rule: each of N processes takes batch / N), by default the official 64 x 32
+GPUs = 2048 images, for which the official learning rates are set; `--scale-lr` (on by default)
+multiplies every learning rate of the run - weights, retraining and the architecture's alpha -
+by batch / 2048, so a smaller global batch follows the same recipe per epoch.
 Warm-ups are given in epochs (official: 1000 / 1250 iterations of 2048 images = 1.6 / 2 epochs).
+
+Units: `--flops` is in MFLOPs (millions of multiply-adds) on the command line and in configs;
+`target_madds(args)` is the one place that converts it: inside the code every count and budget is
+in absolute multiply-adds.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import json
 from pathlib import Path
 
 from dmcp.supernet import MODELS, build_supernet
-from shared import dist
+from shared import config
 
 HERE = Path(__file__).resolve().parent
 OFFICIAL_GLOBAL_BATCH = 2048
@@ -31,7 +37,9 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--rrc-min-scale", type=float, default=0.08, help="RandomResizedCrop minimum area fraction")
     g.add_argument("--color-jitter", type=float, nargs=4, default=[0.2, 0.2, 0.2, 0.1],
                    help="brightness contrast saturation hue (official: 0.2 0.2 0.2 0.1; zeros = off)")
-    g.add_argument("--batch-size", type=int, default=64, help="images per process and step (official: 64 on each of 32 GPUs)")
+    g.add_argument("--batch-size", type=int, default=OFFICIAL_GLOBAL_BATCH,
+                   help="global batch: images per optimizer step over all processes (each takes batch / processes; "
+                        "official: 2048 = 64 on each of 32 GPUs)")
     g.add_argument("--toy-root", default="", help="where the toy data goes (default <repo>/data/toy/dmcp)")
     g.add_argument("--toy-train-per-class", type=int, default=200, help="toy training images per class")
     g.add_argument("--toy-val-per-class", type=int, default=50, help="toy validation images per class")
@@ -80,7 +88,8 @@ def add_search_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--calib-batches", type=int, default=5, help="training batches for BN re-calibration before validation")
     g.add_argument("--val-every", type=int, default=1, help="validate every N epochs (0 = only at the end)")
     g.add_argument("--scale-lr", action=argparse.BooleanOptionalAction, default=True,
-                   help=f"multiply weight lrs by global batch / {OFFICIAL_GLOBAL_BATCH} (the official global batch)")
+                   help=f"multiply every lr (weights, alpha, retraining) by --batch-size / {OFFICIAL_GLOBAL_BATCH} "
+                        "(the official global batch)")
     g.add_argument("--print-freq", type=int, default=50, help="progress refresh period in iterations")
 
 
@@ -109,10 +118,10 @@ def add_retrain_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--eval-every", type=int, default=1, help="evaluate every N retraining epochs (0 = only at the end)")
 
 
-def add_all_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    from shared import config
-
-    config.add_runtime_args(p)
+def add_all_args(p: argparse.ArgumentParser, train: bool = True) -> argparse.ArgumentParser:
+    """Every group; `train=False` for eval.py (fp32 unless --amp). No --config and no --data-root
+    runs configs/toy.yaml (the toy default)."""
+    config.add_runtime_args(p, toy_config=HERE / "configs" / "toy.yaml", train=train)
     add_data_args(p)
     add_model_args(p)
     add_search_args(p)
@@ -146,7 +155,17 @@ def supernet_from_args(args, num_classes: int):
 
 
 def lr_scale(args) -> float:
-    return args.batch_size * dist.world_size() / OFFICIAL_GLOBAL_BATCH if args.scale_lr else 1.0
+    """The factor on every learning rate: global batch / 2048 with --scale-lr (the linear rule the
+    official recipe needs when the global batch is not its own), else 1. It applies to alpha too:
+    the architecture step also averages its gradient over the batch and takes one step per
+    iteration, so a smaller batch takes more alpha steps per epoch, each scaled down alike (the
+    budget term's push per epoch then stays the same as well)."""
+    return args.batch_size / OFFICIAL_GLOBAL_BATCH if args.scale_lr else 1.0
+
+
+def target_madds(args) -> float:
+    """--flops (MFLOPs on the command line) as the absolute multiply-adds the code counts in."""
+    return float(args.flops) * 1e6
 
 
 def load_arch(path) -> dict:

@@ -7,15 +7,18 @@
 * Direct sampling (DS): draw every gate's state from its chain and keep the first sample inside
   [band * T, T] (the official code keeps samples within +-1 % of T and counts each one with a
   forward pass; here thousands of samples are counted analytically in one vectorised call).
+* Uniform width scaling, the baseline the paper compares with: one width multiplier for every
+  prunable layer, the largest whose network stays within T.
 
 Both return states (groups kept per gate) whose exported network's counted MAdds lie in
-[band * T, T]; `derive` writes the arch.json record.
+[band * T, T]; `derive` writes the arch.json record. Every budget and count here is in absolute
+multiply-adds (MFLOPs appear only on the command line and in printed text).
 """
 from __future__ import annotations
 
 import copy
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -23,8 +26,8 @@ from torch import nn
 from dmcp.export import apply_widths
 from dmcp.supernet import DMCPSupernet
 
-__all__ = ["BudgetError", "expected_sampling", "repair", "direct_sampling", "derive", "export_pruned",
-           "arch_record"]
+__all__ = ["BudgetError", "expected_sampling", "repair", "direct_sampling", "derive", "uniform_scaling",
+           "export_pruned", "arch_record"]
 
 
 class BudgetError(RuntimeError):
@@ -117,22 +120,25 @@ def export_pruned(net: DMCPSupernet, states: Sequence[int] | None = None, channe
     return plain
 
 
-def arch_record(net: DMCPSupernet, states: Sequence[int], target_mflops: float | None, method: str,
-                extra: dict | None = None) -> dict:
-    """The arch.json content: per-gate and per-layer widths, MAdds, parameters, target."""
-    channels = net.channels_of(list(states)).tolist()
+def arch_record(net: DMCPSupernet, states: Sequence[int] | None, target_madds: float | None, method: str,
+                extra: dict | None = None, channels: Sequence[int] | None = None) -> dict:
+    """The arch.json content: per-gate and per-layer widths, MAdds, parameters, target MAdds.
+    `states` on the group grid, or `channels` (any widths; the states are then None)."""
+    if channels is None:
+        channels = net.channels_of(list(states)).tolist()
+    channels = [int(c) for c in channels]
+    states = list(states) if states is not None else [None] * len(channels)
     madds = int(net.madds(channels))
     rec = {
         "method": method,
-        "target_mflops": target_mflops,
+        "target_madds": target_madds,
         "madds": madds,
-        "mflops": madds / 1e6,
         "params": int(net.params(channels)),
         "full_madds": int(net.madds(net.full_channels())),
         "input_size": net.input_size,
         "builder": net.builder,
         "width": net.width,
-        "gates": {g.name: {"channels": int(c), "state": int(k), "of": g.spec.channels,
+        "gates": {g.name: {"channels": c, "state": None if k is None else int(k), "of": g.spec.channels,
                            "expected": round(float(g.expected_channels().detach()), 3)}
                   for g, c, k in zip(net.gates, channels, states)},
         "layers": net.layer_widths(channels),
@@ -142,12 +148,41 @@ def arch_record(net: DMCPSupernet, states: Sequence[int], target_mflops: float |
     return rec
 
 
-def derive(net: DMCPSupernet, target_mflops: float, method: str = "es", band: float = 0.95,
+@torch.no_grad()
+def uniform_scaling(net: DMCPSupernet, target_madds: float) -> dict:
+    """The uniform baseline at the same budget: every prunable width C becomes round(w * C) (a
+    multiple of the grid's --channel-multiple, at least one group of it), with w the largest
+    multiplier whose MAdds stay <= T (bisection; MAdds grow with w). Returns its arch record
+    (method "uniform", with "width_multiplier")."""
+    full = torch.tensor(net.full_channels(), dtype=torch.float64)
+    prunable = torch.tensor([g.spec.n_groups > 0 for g in net.gates])
+    m = max(1, int(net.width.get("multiple", 1)))
+
+    def widths(w: float) -> torch.Tensor:
+        c = ((full * w / m).round() * m).clamp(min=m)
+        return torch.where(prunable, torch.minimum(c, full), full).long()
+
+    target = float(target_madds)
+    if float(net.madds(widths(0.0))) > target:
+        raise BudgetError(f"the narrowest uniform network ({int(net.madds(widths(0.0))):,} MAdds) is above "
+                          f"the target {target:,.0f}")
+    lo, hi = 0.0, 1.0
+    if float(net.madds(widths(1.0))) <= target:
+        lo = 1.0
+    for _ in range(60):
+        if hi - lo < 1e-7:
+            break
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if float(net.madds(widths(mid))) <= target else (lo, mid)
+    return arch_record(net, None, target, "uniform", {"width_multiplier": lo}, channels=widths(lo).tolist())
+
+
+def derive(net: DMCPSupernet, target_madds: float, method: str = "es", band: float = 0.95,
            generator: torch.Generator | None = None) -> dict:
-    """Derive one architecture (`es` or `ds`) inside [band * T, T] and return its arch record
-    (with the derivation time in milliseconds)."""
+    """Derive one architecture (`es` or `ds`) with MAdds inside [band * T, T] and return its arch
+    record (with the derivation time in milliseconds)."""
     t0 = time.perf_counter()
-    target = float(target_mflops) * 1e6
+    target = float(target_madds)
     if method == "es":
         states, info = expected_sampling(net, target, band)
     elif method == "ds":
@@ -157,5 +192,4 @@ def derive(net: DMCPSupernet, target_mflops: float, method: str = "es", band: fl
         raise ValueError(f"unknown derivation {method!r} (es or ds)")
     info["derive_ms"] = (time.perf_counter() - t0) * 1e3
     info["band"] = [band * target, target]
-    rec = arch_record(net, states, float(target_mflops), method, {"derivation": info})
-    return rec
+    return arch_record(net, states, target, method, {"derivation": info})

@@ -22,6 +22,7 @@ import torch
 import torch.distributed as tdist
 from torch import nn
 
+from dmcp.build import target_madds
 from dmcp.loss import budget_loss, classification_loss, distill_kl
 from shared import dist
 from shared.device import autocast
@@ -29,7 +30,7 @@ from shared.log import MetricLogger
 from shared.metrics.classification import accuracy
 
 __all__ = ["warmup_cosine", "param_groups", "allreduce_grads", "SearchState", "search_step",
-           "search_one_epoch", "calibrate_bn", "evaluate", "train_one_epoch", "rng_isolated"]
+           "search_one_epoch", "calibrate_bn", "evaluate", "train_one_epoch"]
 
 
 def warmup_cosine(step: int, total: int, start_lr: float, peak_lr: float, warmup: int, final_lr: float) -> float:
@@ -72,12 +73,6 @@ def allreduce_grads(params) -> None:
         n = g.numel()
         g.copy_(flat[offset:offset + n].view_as(g))
         offset += n
-
-
-def rng_isolated(device):
-    """Evaluation (and BN re-calibration) must not move the training RNG."""
-    device = torch.device(device)
-    return torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else [])
 
 
 def _check_finite(losses: dict, where: str) -> None:
@@ -168,8 +163,8 @@ def search_step(net, images, target, opt_w, opt_a, state: SearchState, args, amp
             with autocast(device, amp):
                 out = net(images)
             ce = classification_loss(out, target, args.label_smoothing)
-            eflops = net.expected_flops() / 1e6
-            floss = budget_loss(eflops, args.flops, args.budget_loss, band=args.budget_band)
+            emadds = net.expected_flops()
+            floss = budget_loss(emadds, target_madds(args), args.budget_loss, band=args.budget_band)
             total = ce + args.budget_weight * floss
             _check_finite({"arch_ce": ce.detach(), "budget": floss.detach()}, f"architecture step {state.step}")
             grads = torch.autograd.grad(total, alphas)
@@ -180,7 +175,7 @@ def search_step(net, images, target, opt_w, opt_a, state: SearchState, args, amp
         allreduce_grads(alphas)
         opt_a.step()
         opt_a.zero_grad(set_to_none=True)
-        stats.update(arch_ce=ce.detach(), budget=floss.detach(), eflops=eflops.detach().float(),
+        stats.update(arch_ce=ce.detach(), budget=floss.detach(), eflops=emadds.detach(),
                      arch_acc=accuracy(out.detach().float(), target, (1,))[0])
     state.step += 1
     return stats

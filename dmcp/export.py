@@ -13,7 +13,7 @@ or `{"family": "mobilenet_v2", "width_mult", "setting", "dropout", "num_classes"
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

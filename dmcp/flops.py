@@ -18,8 +18,8 @@ so checking thousands of sampled architectures against a budget takes millisecon
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import torch
 

@@ -8,11 +8,13 @@ import torch.nn.functional as F
 __all__ = ["budget_loss", "distill_kl", "classification_loss"]
 
 
-def budget_loss(expected_mflops: torch.Tensor, target_mflops: float, kind: str = "log_l1",
+def budget_loss(expected_madds: torch.Tensor, target_madds: float, kind: str = "log_l1",
                 band: float = 0.95, far: float = 200.0, far_ratio: float = 0.1) -> torch.Tensor:
-    """Budget regulariser on E[FLOPs] (both in MFLOPs = millions of multiply-adds).
+    """Budget regulariser on E[FLOPs]; both arguments in multiply-adds, like every count here.
 
-    `log_l1` (the official default), with E the expected and T the target FLOPs:
+    The official formula is written in MFLOPs (its `far` threshold of 200, the offset of the log,
+    the scale of l1 / l2), so it is evaluated on E and T in millions. `log_l1` (the official
+    default), with E the expected and T the target MFLOPs:
         ratio = far_ratio (0.1) if |E - T| > far (200 MFLOPs) else 1
         E <  band * T:        log(ratio * |E - T|)
         band * T <= E < T:    0            (the band [0.95 T, T) costs nothing)
@@ -20,8 +22,8 @@ def budget_loss(expected_mflops: torch.Tensor, target_mflops: float, kind: str =
     Also `l1` = |E - T| and `l2` = (E - T)^2 (official alternatives). The weight (0.1) is
     applied by the caller.
     """
-    e = expected_mflops
-    t = float(target_mflops)
+    e = expected_madds / 1e6
+    t = float(target_madds) / 1e6
     if kind == "l1":
         return (e - t).abs()
     if kind == "l2":

@@ -17,8 +17,8 @@ ResNet-50 gets 37 gates and 333 alphas, MobileNetV2-1.5x 25 gates and 350 alphas
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 from torch import nn

@@ -1,6 +1,6 @@
 """Retrain a pruned network from scratch with the paper's recipe, then evaluate it.
 
-    cd dmcp && python train.py --config configs/toy.yaml                 # newest toy prune run's arch.json
+    cd dmcp && python train.py                                           # toy: newest toy prune run's arch.json
     python train.py --config configs/resnet50_2.2g.yaml --arch ../runs/dmcp/resnet50_2.2g/<ts>/arch.json --data-root /datasets/imagenet
     torchrun --nproc_per_node 8 train.py --config configs/resnet50_2.2g.yaml --arch ... --data-root ...
 
@@ -10,9 +10,10 @@ Recipe (official config/*/retrain.yaml): SGD, Nesterov momentum 0.9, lr 0.2 warm
 The network is the plain torchvision model of arch.json, freshly initialised (`--retrain-init
 inherit` starts from the supernet's weights in pruned.pt instead).
 
-Reading order: distributed init and run folder, arch and data, model (DDP), optimizer and
-schedule, resume, the epoch loop (train, evaluate every --eval-every epochs, atomic checkpoint
-holding the arch), final evaluation, results.json.
+Reading order: distributed init and run folder (`runs/dmcp/<config>-retrain/<timestamp>/`), arch
+and data, model (DDP), optimizer and schedule, resume, the epoch loop (train, evaluate every
+--eval-every epochs in fp32 unless --eval-amp, atomic checkpoint holding the arch), final
+evaluation, results.json.
 """
 from __future__ import annotations
 
@@ -22,18 +23,18 @@ import logging
 import math
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 
 from dmcp import build
-from dmcp.data import build_datasets, build_loaders
-from dmcp.engine import evaluate, param_groups, rng_isolated, train_one_epoch, warmup_cosine
+from dmcp.data import build_datasets, build_loaders, skipped_images
+from dmcp.engine import evaluate, param_groups, train_one_epoch, warmup_cosine
 from dmcp.export import build_pruned
 from shared import checkpoint as ckpt_lib
-from shared import config, dist, log
-from shared.device import resolve_device
+from shared import config, dist, log, run
+from shared.device import resolve_device, use_amp
 from shared.metrics.flops import count_madds, count_params
+from shared.rng import rng_isolated
 
 logger = logging.getLogger("dmcp")
 
@@ -46,9 +47,10 @@ def get_args_parser(add_help=True):
 
 
 def find_arch(args) -> Path:
+    """--arch, else the arch.json of the newest prune run of this config."""
     if args.arch:
         return Path(args.arch)
-    base = Path(args.output_dir) / "dmcp" / config.config_name(args)
+    base = run.run_root("dmcp", run.run_name(args), args.output_dir)
     runs = sorted((p for p in base.glob("*") if (p / "arch.json").is_file()), reverse=True) if base.is_dir() else []
     if not runs:
         raise FileNotFoundError(f"no arch.json under {base}: run prune.py with this config first "
@@ -69,8 +71,9 @@ def build_model(arch: dict, init: str, arch_path: Path | None) -> torch.nn.Modul
 def retrain(args, arch: dict, run_dir: Path, device, data: dict | None = None, resume_from: Path | None = None,
             arch_path: Path | None = None) -> dict:
     """Train the pruned network of `arch` for --retrain-epochs and evaluate it; returns the final
-    metrics (rank 0; every rank gets them). Checkpoints go to `run_dir`."""
-    amp = args.amp and device.type == "cuda"
+    metrics (rank 0; every rank gets them). Checkpoints go to `run_dir`; a checkpoint to resume
+    from must hold the same architecture."""
+    amp, eval_amp = use_amp(args, device), use_amp(args, device, evaluation=True)
     if data is None:
         data = build_datasets(args)
     loaders = build_loaders(args, data, device)
@@ -91,10 +94,14 @@ def retrain(args, arch: dict, run_dir: Path, device, data: dict | None = None, r
     def lr_fn(step):
         return scale * warmup_cosine(step, total, args.retrain_lr, args.retrain_warmup_lr, warm, args.retrain_min_lr)
 
-    logger.info("retraining %s: %.2f MFLOPs, %.3fM parameters, %d epochs x %d steps, lr x %.4g",
+    logger.info("retraining %s: %.2f MFLOPs, %.3fM parameters, %d epochs x %d steps, learning rates x %.4g",
                 arch.get("builder", {}).get("family"), madds / 1e6, params / 1e6, args.retrain_epochs, spe, scale)
     start_epoch, step, best = 0, 0, {"top1": -math.inf}
     if resume_from is not None:
+        held = ckpt_lib.load_checkpoint(resume_from).get("arch", {}).get("layers")
+        if held != arch["layers"]:
+            raise ckpt_lib.CheckpointError(f"{resume_from}: trains another architecture than {arch_path or 'this arch'}; "
+                                           f"resume it with its own --arch, or start a fresh run")
         state = ckpt_lib.resume(resume_from, model, optimizer, map_location=device)
         start_epoch, step, best = state["epoch"] + 1, state["step"], state.get("best", best)
         logger.info("resumed retraining from %s at epoch %d", resume_from, start_epoch)
@@ -109,8 +116,9 @@ def retrain(args, arch: dict, run_dir: Path, device, data: dict | None = None, r
         last = epoch == args.retrain_epochs - 1
         if last or (args.eval_every and (epoch + 1) % args.eval_every == 0):
             with rng_isolated(device):
-                metrics = evaluate(model, loaders["val"], device, amp)
+                metrics = evaluate(model, loaders["val"], device, eval_amp)
             record.update({f"val_{k}": v for k, v in metrics.items()})
+        record["skipped_images"] = int(sum(dist.all_gather_object(skipped_images(loaders))))
         record["seconds"] = time.perf_counter() - t0
         writer.write(record)
         logger.info("retrain epoch %d: loss %.4f%s (%.0fs)", epoch, stats["loss"],
@@ -126,16 +134,8 @@ def retrain(args, arch: dict, run_dir: Path, device, data: dict | None = None, r
         dist.barrier()
     if metrics is None:  # resumed after the last epoch
         with rng_isolated(device):
-            metrics = evaluate(model, loaders["val"], device, amp)
-    return {**metrics, "madds": madds, "mflops": madds / 1e6, "params": params, "epochs": args.retrain_epochs,
-            "best_top1": best["top1"]}
-
-
-def _run_dir(args) -> tuple[Path, Path | None]:
-    """runs/dmcp/<config>-retrain/<timestamp>/ (kept apart from the prune runs of the config)."""
-    ns = SimpleNamespace(**vars(args))
-    ns.config = f"{config.config_name(args)}-retrain.yaml"
-    return config.resolve_run_dir(ns, "dmcp")
+            metrics = evaluate(model, loaders["val"], device, eval_amp)
+    return {**metrics, "madds": madds, "params": params, "epochs": args.retrain_epochs, "best_top1": best["top1"]}
 
 
 def main(args):
@@ -144,21 +144,21 @@ def main(args):
     dist.init_distributed(device, args.dist_timeout)
     arch_path = find_arch(args)
     arch = build.load_arch(arch_path)
-    run_dir, resume_from = _run_dir(args)
+    run_dir, resume_from = run.resolve_run_dir(args, "dmcp", name="retrain")
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")
     log.run_info(args, run_dir)
-    logger.info("arch: %s (%s, %.2f MFLOPs for target %s)", arch_path, arch.get("method"), arch["madds"] / 1e6,
-                arch.get("target_mflops"))
+    logger.info("arch: %s (%s, %.2f MFLOPs for a target of %.2f)", arch_path, arch.get("method"),
+                arch["madds"] / 1e6, (arch.get("target_madds") or float("nan")) / 1e6)
     if dist.is_main():
         (run_dir / "arch.json").write_text(json.dumps(arch, indent=1))
     metrics = retrain(args, arch, run_dir, device, resume_from=resume_from, arch_path=arch_path)
     if dist.is_main():
         results = {"config": config.config_name(args), "kind": "retrain", "model": args.model,
-                   "arch": str(arch_path), "method": arch.get("method"), "target_mflops": arch.get("target_mflops"),
+                   "arch": str(arch_path), "method": arch.get("method"), "target_madds": arch.get("target_madds"),
                    **metrics, "run_dir": str(run_dir)}
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
-        print(f"pruned {args.model}: {metrics['mflops']:.2f} MFLOPs (target {arch.get('target_mflops')}), "
+        print(f"pruned {args.model}: {metrics['madds'] / 1e6:.2f} MFLOPs, "
               f"{metrics['params'] / 1e6:.3f}M params: top-1 {metrics['top1']:.2f} top-5 {metrics['top5']:.2f}")
         print(f"results: {run_dir / 'results.json'}")
     dist.cleanup()

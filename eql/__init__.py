@@ -9,8 +9,17 @@ Public API, for use in other code:
     build_detector                          Mask / Faster R-CNN (R-50 / R-101 FPN, or the toy trunk)
     lvis_evaluate                           LVIS box / mask AP (lvis-api semantics), vectorised
 """
-from eql.loss import (EQLv2, EqualizationLoss, SigmoidBCELoss, SoftmaxCELoss, SoftmaxEQL,
-                      equalization_loss, sigmoid_bce_loss, softmax_ce_loss, softmax_equalization_loss)
+from eql.loss import (
+    EQLv2,
+    EqualizationLoss,
+    SigmoidBCELoss,
+    SoftmaxCELoss,
+    SoftmaxEQL,
+    equalization_loss,
+    sigmoid_bce_loss,
+    softmax_ce_loss,
+    softmax_equalization_loss,
+)
 
 __all__ = ["equalization_loss", "EqualizationLoss", "softmax_equalization_loss", "SoftmaxEQL",
            "sigmoid_bce_loss", "SigmoidBCELoss", "softmax_ce_loss", "SoftmaxCELoss", "EQLv2",

@@ -10,15 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import torch
 
-from eql.data import ANN_FILES, LVISDetection, load_lvis, repeat_factors
+from eql.data import ANN_FILES, LVISDetection, evaluation_gt, load_lvis, repeat_factors
 from eql.loss import build_classification_loss
 from eql.model import build_detector
-from shared import config
 
 log = logging.getLogger("eql")
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -101,14 +99,24 @@ def add_optim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     g.add_argument("--find-unused-parameters", action="store_true", help="DDP find_unused_parameters")
     g.add_argument("--compare", nargs="*", default=[], choices=LOSSES,
-                   help="train one model per listed loss (run names <config>-<loss>) and print them side by side")
-    g.add_argument("--run-name", default="", help="run folder name under runs/eql/ (default: the config name)")
+                   help="train one model per listed loss (runs <config>[-<run-name>]-<loss>) and print them side by side")
+    g.add_argument("--run-name", default="", help="sub-run name: the run folder is runs/eql/<config>-<run-name>/ "
+                   "(default: runs/eql/<config>/); --compare appends the loss")
 
 
-def run_view(args) -> SimpleNamespace:
-    """What shared.config.resolve_run_dir needs, with --run-name standing in for the config name."""
-    name = args.run_name or config.config_name(args)
-    return SimpleNamespace(output_dir=args.output_dir, resume=args.resume, config=name)
+def sub_run(args) -> str | None:
+    """The sub-run name of this run under ``shared.run`` (``runs/eql/<config>[-<sub>]/``): --run-name,
+    and under --compare the loss appended (``toy-eql``, ``toy-seed1-eql``); None for the config's own run."""
+    return args.run_name or None
+
+
+def compare_args(args, loss: str):
+    """The arguments of one --compare run: that loss, its own sub-run ``<run-name>-<loss>``."""
+    import copy
+    sub = copy.copy(args)
+    sub.loss, sub.compare = loss, []
+    sub.run_name = "-".join(x for x in (args.run_name, loss) if x)
+    return sub
 
 
 def toy_root(args) -> Path:
@@ -138,32 +146,34 @@ def data_paths(args) -> tuple[Path, Path, Path]:
 
 
 def build_data(args, splits=("train", "val")) -> dict:
-    """{'train', 'val': LVISDetection, 'lvis_train', 'lvis_val': LVISAnnotations, 'freq_info': [C],
-    'repeat_factors': [n train] or None, 'cat_ids', 'frequency'}. Category order, frequencies and
-    r/c/f groups come from the training file (the val file's are used when only 'val' is built)."""
+    """{'train', 'val': LVISDetection, 'val_gt': the evaluated GT (``eql.data.evaluation_gt``),
+    'freq_info': [C], 'repeat_factors': [n train] or None, 'cat_ids', 'frequency'}. Category order,
+    frequencies and r/c/f groups come from the training file (the val file's when only 'val' is
+    built). The annotation files' own objects are dropped once packed: only the datasets' byte
+    buffers and the compact evaluation GT stay. Validation images carry no GT masks (inference
+    does not use them)."""
     train_ann, val_ann, image_root = data_paths(args)
     with_masks = args.arch == "mask_rcnn"
     out = {}
     ref = None
     if "train" in splits:
         lt = load_lvis(train_ann)
-        out["lvis_train"] = lt
         out["train"] = LVISDetection(lt, image_root, train=True, with_masks=with_masks, hflip_prob=args.hflip_prob,
                                      seed=args.seed)
         out["repeat_factors"] = (repeat_factors(lt, out["train"].image_ids(), args.repeat_threshold)
                                  if args.repeat_threshold > 0 else None)
-        ref = lt
+        ref = {"cat_ids": lt.cat_ids, "frequency": lt.frequency, "freq_info": lt.freq_info()}
+        del lt
     if "val" in splits:
         lv = load_lvis(val_ann, keep_raw=True)
-        out["lvis_val"] = lv
-        out["val"] = LVISDetection(lv, image_root, train=False, with_masks=with_masks, filter_empty=False,
+        out["val"] = LVISDetection(lv, image_root, train=False, with_masks=False, filter_empty=False,
                                    max_images=args.max_val_images)
-        if ref is not None and lv.cat_ids != ref.cat_ids:
+        out["val_gt"] = evaluation_gt(lv, out["val"].image_ids(), with_segm=with_masks)
+        if ref is not None and lv.cat_ids != ref["cat_ids"]:
             raise ValueError(f"{val_ann} and {train_ann} list different categories")
-        ref = ref or lv
-    out["cat_ids"] = ref.cat_ids
-    out["frequency"] = ref.frequency
-    out["freq_info"] = ref.freq_info()
+        ref = ref or {"cat_ids": lv.cat_ids, "frequency": lv.frequency, "freq_info": lv.freq_info()}
+        del lv
+    out.update(ref)
     return out
 
 
@@ -172,7 +182,7 @@ def build_model(args, data: dict) -> torch.nn.Module:
     cls_loss = build_classification_loss(args.loss, num_classes, freq_info=data["freq_info"], lambda_=args.eql_lambda,
                                          eqlv2_gamma=args.eqlv2_gamma, eqlv2_mu=args.eqlv2_mu,
                                          eqlv2_alpha=args.eqlv2_alpha)
-    if args.loss == "eql" and "lvis_train" in data:  # (at evaluation the checkpoint's freq_info buffer is loaded)
+    if args.loss == "eql" and "train" in data:  # (at evaluation the checkpoint's freq_info buffer is loaded)
         tail = np.asarray(data["freq_info"], np.float32) < args.eql_lambda
         groups = {g: int(sum(1 for t, f in zip(tail, data["frequency"]) if t and f == g)) for g in "rcf"}
         log.info("EQL: lambda %g selects %d of %d classes as tail (r %d, c %d, f %d)", args.eql_lambda,

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from shared.metrics.detection import load_json
+from shared.formats import FormatError, load_json
 
 log = logging.getLogger("eql")
 ANN_FILES = {"lvis_v0.5": ("lvis_v0.5_train.json", "lvis_v0.5_val.json"),
@@ -82,11 +82,9 @@ def load_lvis(path: str | os.PathLike, keep_raw: bool = False) -> LVISAnnotation
     if not path.is_file():
         raise LVISDataError(f"{path}: annotation file not found")
     try:
-        data = load_json(path)
-    except ValueError as e:
-        raise LVISDataError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise LVISDataError(f"{path}: expected a JSON object with images / annotations / categories")
+        data = load_json(path)   # a FormatError names the file: not JSON, or not an object
+    except FormatError as e:
+        raise LVISDataError(f"{e} (an LVIS file holds images / annotations / categories)") from None
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise LVISDataError(f"{path}: missing or malformed {key!r} list")
@@ -120,6 +118,21 @@ def load_lvis(path: str | os.PathLike, keep_raw: bool = False) -> LVISAnnotation
     frequency = [c.get("frequency") or frequency_group(int(n)) for c, n in zip(cats, image_count)]
     return LVISAnnotations(path, data["images"], cat_ids, cats, anns_by_image, image_count, frequency,
                            raw=data if keep_raw else None)
+
+
+def evaluation_gt(lvis: LVISAnnotations, image_ids, with_segm: bool) -> dict:
+    """The ground truth as ``eql.lvis_eval`` reads it, restricted to the evaluated images and to the
+    fields the evaluation uses (polygons only for mask AP): a fraction of the annotation file's
+    objects, kept on every rank for the evaluation shared out over ranks. Needs ``keep_raw``."""
+    if lvis.raw is None:
+        raise ValueError(f"{lvis.path}: load it with keep_raw=True to evaluate on it")
+    ids = {int(i) for i in image_ids}
+    img_keys = ("id", "height", "width", "neg_category_ids", "not_exhaustive_category_ids")
+    ann_keys = ("id", "image_id", "category_id", "area", "bbox", "ignore") + (("segmentation",) if with_segm else ())
+    return {"images": [{k: im[k] for k in img_keys if k in im} for im in lvis.raw["images"] if int(im["id"]) in ids],
+            "annotations": [{k: a[k] for k in ann_keys if k in a} for a in lvis.raw["annotations"]
+                            if int(a["image_id"]) in ids],
+            "categories": [{"id": c, "frequency": f} for c, f in zip(lvis.cat_ids, lvis.frequency)]}
 
 
 def resolve_image_path(img: dict, image_root: Path) -> Path:
@@ -175,33 +188,37 @@ class LVISDetection(Dataset):
     def __init__(self, lvis: LVISAnnotations, image_root: str | os.PathLike, train: bool, with_masks: bool = True,
                  filter_empty: bool = True, hflip_prob: float = 0.5, seed: int = 0, max_images: int = 0,
                  check_files: bool = True):
-        self.lvis, self.image_root, self.train = lvis, Path(image_root), train
+        self.image_root, self.train = Path(image_root), train
         self.with_masks, self.hflip_prob, self.seed = with_masks, hflip_prob, seed
         images = sorted(lvis.images, key=lambda im: im["id"])
         if train and filter_empty:
             images = [im for im in images if lvis.anns_by_image.get(im["id"])]
         if max_images:
             images = images[:max_images]
-        self.images = images
         if not images:
             raise LVISDataError(f"{lvis.path}: no {'annotated ' if train else ''}images to use")
-        self.paths = [resolve_image_path(im, self.image_root) for im in images]
+        paths = [resolve_image_path(im, self.image_root) for im in images]
         if check_files:
-            missing = [str(p) for p in self.paths if not p.is_file()]
+            missing = [str(p) for p in paths if not p.is_file()]
             if missing:
-                raise LVISDataError(f"{len(missing)} of {len(self.paths)} images of {lvis.path.name} are missing "
+                raise LVISDataError(f"{len(missing)} of {len(paths)} images of {lvis.path.name} are missing "
                                     f"under {self.image_root} (first: {missing[:3]}); see the README for the layout")
-        # One record per image, pickled into a single byte buffer: DataLoader workers then read from
-        # a numpy array instead of touching (and, by reference counting, copying) millions of dicts.
+        # One record per image, pickled into a single byte buffer; nothing else per image is kept (not
+        # the annotation file's dicts): DataLoader workers, forked on every rank, then read a numpy
+        # array instead of touching (and, by reference counting, copying) millions of Python objects.
+        # Ground-truth polygons are packed only when the masks are used (training Mask R-CNN).
+        self.source = str(lvis.path)
+        self.cat_ids = list(lvis.cat_ids)
         self._cat_index = dict(lvis._cat_index)
         self.num_classes = lvis.num_classes
-        records = [{"id": int(im["id"]), "height": im.get("height"), "width": im.get("width"), "path": str(p),
-                    "neg": [int(c) for c in im.get("neg_category_ids", [])],
-                    "anns": [{"bbox": a["bbox"], "category_id": int(a["category_id"]),
-                              "segmentation": a.get("segmentation") if with_masks else None}
-                             for a in lvis.anns_by_image.get(im["id"], [])]}
-                   for im, p in zip(images, self.paths)]
-        blobs = [np.frombuffer(pickle.dumps(r, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8) for r in records]
+        self._ids = np.asarray([int(im["id"]) for im in images], np.int64)
+        blobs = [np.frombuffer(pickle.dumps(
+            {"id": int(im["id"]), "height": im.get("height"), "width": im.get("width"), "path": str(p),
+             "neg": [int(c) for c in im.get("neg_category_ids", [])],
+             "anns": [{"bbox": a["bbox"], "category_id": int(a["category_id"]),
+                       "segmentation": a.get("segmentation") if with_masks else None}
+                      for a in lvis.anns_by_image.get(im["id"], [])]}, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
+                 for im, p in zip(images, paths)]
         self._ends = np.cumsum([len(b) for b in blobs])
         self._buffer = np.concatenate(blobs)
 
@@ -209,9 +226,11 @@ class LVISDetection(Dataset):
         return len(self._ends)
 
     def image_ids(self) -> list:
-        return [int(im["id"]) for im in self.images]
+        return self._ids.tolist()
 
     def record(self, i: int) -> dict:
+        """Image ``i``'s record: id, height, width, path, neg (category ids), anns (bbox,
+        category_id, segmentation or None)."""
         start = int(self._ends[i - 1]) if i > 0 else 0
         return pickle.loads(self._buffer[start:int(self._ends[i])].tobytes())
 

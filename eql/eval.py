@@ -7,12 +7,13 @@ protocol (``eql.lvis_eval``: AP, APr / APc / APf, AR@300, per-category AP) -> re
 Without --checkpoint the last checkpoint of the newest run of the config is used (with the toy
 config's ``compare: [sigmoid, eql]``, one per loss: runs ``<config>-<loss>``); results go to
 ``<run>/eval_<checkpoint>/`` (``lvis_results.json``, ``results.json``), so the training run's own
-results stay as they were. Under torchrun each rank infers its shard; rank 0 evaluates and writes.
+results stay as they were. Under torchrun each rank infers its shard of the images and evaluates its
+share of the categories (``eql.evaluation``); all ranks write the results file together, rank 0
+writes results.json. fp32 unless --amp (bf16 autocast on CUDA, opt-in).
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 from pathlib import Path
@@ -20,16 +21,17 @@ from pathlib import Path
 from eql import build
 from eql.engine import evaluate_split, format_metrics, random_baseline
 from shared import checkpoint as ckpt_lib
-from shared import config, dist
-from shared.device import resolve_device
+from shared import config, dist, run
+from shared.device import resolve_device, use_amp
 from shared.log import setup_logging
 
 log = logging.getLogger("eql")
+HERE = Path(__file__).resolve().parent
 
 
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("EQL evaluation", add_help=add_help)
-    config.add_runtime_args(p)
+    config.add_runtime_args(p, toy_config=HERE / "configs" / "toy.yaml", train=False)
     build.add_data_args(p)
     build.add_model_args(p)
     build.add_loss_args(p)
@@ -40,18 +42,8 @@ def get_args_parser(add_help=True):
     return p
 
 
-def find_checkpoint(args) -> Path:
-    if args.checkpoint:
-        return Path(args.checkpoint)
-    base = Path(args.output_dir) / "eql" / build.run_view(args).config
-    found = config.newest_run_checkpoint(args.output_dir, "eql", build.run_view(args).config)
-    if found is not None:
-        return found
-    raise FileNotFoundError(f"no checkpoint under {base}: train first (make eql-train) or pass --checkpoint")
-
-
 def evaluate_checkpoint(args, device, quiet: bool = False) -> dict:
-    path = find_checkpoint(args)
+    path = run.find_checkpoint(args, "eql", name=build.sub_run(args))
     ckpt = ckpt_lib.load_checkpoint(path)
     for k in build.MODEL_KEYS:  # the architecture is the checkpoint's, whatever the flags say
         if k in ckpt.get("args", {}):
@@ -60,9 +52,9 @@ def evaluate_checkpoint(args, device, quiet: bool = False) -> dict:
     model = build.build_model(args, data).to(device)
     model.load_state_dict(ckpt["model"])   # also restores the loss buffers (freq_info, EQLv2 statistics)
     out_dir = Path(args.out_dir) if args.out_dir else path.parent / f"eval_{path.stem}"
-    metrics = evaluate_split(model, data, device, args, out_dir, amp=args.amp and device.type == "cuda")
+    metrics = evaluate_split(model, data, device, args, out_dir, amp=use_amp(args, device))
+    metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
     if dist.is_main():
-        metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
         results = {"dataset": args.dataset if args.data_root else "toy", "config": config.config_name(args),
                    "loss": args.loss, "checkpoint": str(path), "iteration": ckpt.get("step"), "metrics": metrics}
         (out_dir / "results.json").write_text(json.dumps(results, indent=2))
@@ -85,12 +77,9 @@ def main(args):
     try:
         if not args.compare or args.checkpoint:
             return evaluate_checkpoint(args, device)
-        base = args.run_name or config.config_name(args)
         out = {}
         for loss in args.compare:
-            sub = copy.copy(args)
-            sub.loss, sub.compare, sub.run_name = loss, [], f"{base}-{loss}"
-            out[loss] = evaluate_checkpoint(sub, device, quiet=True)
+            out[loss] = evaluate_checkpoint(build.compare_args(args, loss), device, quiet=True)
         if dist.is_main():
             rows = {loss: m["bbox"] for loss, m in out.items()}
             rows["random boxes"] = out[args.compare[0]]["baseline_random"]

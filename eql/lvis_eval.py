@@ -44,10 +44,18 @@ from typing import Any
 
 import numpy as np
 
-from shared.metrics.detection import (COCO_IOU_THRS, COCO_REC_THRS, _as_boxes, ap_coco_101, load_json,
-                                      match_greedy_grouped, pairwise_iou_grouped)
+from shared.metrics.detection import (
+    COCO_IOU_THRS,
+    COCO_REC_THRS,
+    _as_boxes,
+    ap_coco_101,
+    load_json,
+    match_greedy_grouped,
+    pairwise_iou_grouped,
+)
 
-__all__ = ["evaluate", "AREA_RNG", "AREA_LBL", "METRIC_NAMES", "LVISFormatError", "load_gt", "format_results"]
+__all__ = ["evaluate", "summarize_arrays", "top_per_image", "AREA_RNG", "AREA_LBL", "METRIC_NAMES", "LVISFormatError",
+           "load_gt", "format_results"]
 
 AREA_RNG = ((0 ** 2, 1e5 ** 2), (0 ** 2, 32 ** 2), (32 ** 2, 96 ** 2), (96 ** 2, 1e5 ** 2))
 AREA_LBL = ("all", "small", "medium", "large")
@@ -112,7 +120,7 @@ def _index(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndar
     return pos, sorted_ids[pos] == ids
 
 
-def _top_per_image(img: np.ndarray, score: np.ndarray, max_dets: int) -> np.ndarray:
+def top_per_image(img: np.ndarray, score: np.ndarray, max_dets: int) -> np.ndarray:
     """Indices kept by ``LVISResults.limit_dets_per_image``: per image the ``max_dets`` highest
     scores, ties in file order (Python's stable ``sorted(reverse=True)``)."""
     if max_dets < 0 or len(img) == 0:
@@ -141,7 +149,7 @@ def _box_polygon(b) -> list:
     return [[x1, y1, x1, y1 + h, x1 + w, y1 + h, x1 + w, y1]]
 
 
-def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300, *,
+def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300, *, categories=None,
              chunk_dets: int = 400_000, return_arrays: bool = False) -> dict:
     """LVIS AP with lvis-api semantics (see the module docstring).
 
@@ -152,6 +160,12 @@ def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300,
     Returns {AP, AP50, AP75, APs, APm, APl, APr, APc, APf, AR@300, ARs@300, ARm@300, ARl@300} as
     fractions, ``per_category_AP`` {category id: AP or NaN}, and with ``return_arrays`` the
     ``precision [T, R, K, A]`` and ``recall [T, K, A]`` arrays of ``LVISEval.eval``.
+
+    ``categories``: evaluate only these category ids (the others stay -1 in the arrays, as
+    categories without GT); a category's AP depends on its own detections and GT only, so the
+    categories can be shared out (ranks of a distributed evaluation, ``eql.evaluation``) and the
+    arrays put back together for ``summarize_arrays``. The per-image ``max_dets`` cut applies to
+    the results given: cut before selecting categories (``top_per_image``).
     """
     if iou_type not in ("bbox", "segm"):
         raise ValueError(f"iou_type must be 'bbox' or 'segm', got {iou_type!r}")
@@ -208,7 +222,8 @@ def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300,
     g_ign = np.fromiter((bool(a.get("ignore", 0)) for a in anns), bool, len(anns))
     gi, gin = _index(imgs, g_img)
     gk, gkn = _index(cats, g_cat)
-    keep = np.nonzero(gin & gkn & (g_area > 0) & (g_area < np.inf))[0]
+    wanted = np.ones(len(cats), bool) if categories is None else np.isin(cats, np.asarray(list(categories), np.int64))
+    keep = np.nonzero(gin & gkn & wanted[gk] & (g_area > 0) & (g_area < np.inf))[0]
     order = keep[np.lexsort((keep, gi[keep], gk[keep]))]
     gi, gk, g_area, g_id, g_ign = gi[order], gk[order], g_area[order], g_id[order], g_ign[order]
     g_src = order                                              # index into gt["annotations"]
@@ -220,7 +235,7 @@ def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300,
     if len(d_img_all) and not _index(imgs, d_img_all)[1].all():
         bad = d_img_all[~_index(imgs, d_img_all)[1]][:5].tolist()
         raise LVISFormatError(f"results hold detections on images absent from the ground truth: {bad}")
-    kept = _top_per_image(d_img_all, cols["score"].astype(np.float64), max_dets)
+    kept = top_per_image(d_img_all, cols["score"].astype(np.float64), max_dets)
     d_img, d_cat = d_img_all[kept], cols["category_id"].astype(np.int64)[kept]
     d_score = cols["score"].astype(np.float64)[kept]
     if cols["bbox"] is not None:
@@ -238,7 +253,7 @@ def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300,
     dk, dkn = _index(cats, d_cat)
     d_key = dk * n_i + di
     federated = np.isin(d_key, pos_keys) | np.isin(d_key, neg_keys)
-    sel = np.nonzero(dkn & (d_area > 0) & (d_area < np.inf) & federated)[0]
+    sel = np.nonzero(dkn & wanted[dk] & (d_area > 0) & (d_area < np.inf) & federated)[0]
     order = sel[np.lexsort((sel, -d_score[sel], di[sel], dk[sel]))]
     di, dk, d_score, d_area, d_key = di[order], dk[order], d_score[order], d_area[order], d_key[order]
     d_src = kept[order]                                        # index into the results
@@ -266,15 +281,22 @@ def evaluate(gt: Any, results: Any, iou_type: str = "bbox", max_dets: int = 300,
                         lo, hi, iou_thrs, rec_thrs, precision, recall)
         k0 = k1
 
-    out = _summarize(precision, recall, freq_of, iou_thrs, max_dets)
+    out = summarize_arrays(precision, recall, cats, freq_of, max_dets)
+    if return_arrays:
+        out.update(precision=precision, recall=recall, iou_thrs=iou_thrs, rec_thrs=rec_thrs, cat_ids=cats,
+                   freq_of=freq_of, img_ids=imgs)
+    return out
+
+
+def summarize_arrays(precision: np.ndarray, recall: np.ndarray, cat_ids, freq_of, max_dets: int = 300) -> dict:
+    """The metrics of ``evaluate`` from its arrays (``precision [T, R, K, A]``, ``recall [T, K, A]``,
+    the sorted category ids and their frequency group 0 / 1 / 2 for r / c / f)."""
+    out = _summarize(precision, recall, np.asarray(freq_of), COCO_IOU_THRS, max_dets)
     per_cat = {}
-    for k, cid in enumerate(cats):
+    for k, cid in enumerate(cat_ids):
         s = precision[:, :, k, 0]
         per_cat[int(cid)] = float(np.mean(s[s > -1])) if np.any(s > -1) else float("nan")
     out["per_category_AP"] = per_cat
-    if return_arrays:
-        out.update(precision=precision, recall=recall, iou_thrs=iou_thrs, rec_thrs=rec_thrs, cat_ids=cats,
-                   img_ids=imgs)
     return out
 
 

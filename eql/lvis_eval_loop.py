@@ -32,7 +32,7 @@ def evaluate_loop(gt, results, iou_type: str = "bbox", max_dets: int = 300) -> d
     for d in dts:
         by_img[d["image_id"]].append(d)
     limited = []
-    for im, ds in by_img.items():
+    for ds in by_img.values():
         if max_dets >= 0 and len(ds) > max_dets:
             ds = sorted(ds, key=lambda d: d["score"], reverse=True)[:max_dets]
         limited.extend(ds)

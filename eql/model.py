@@ -5,7 +5,8 @@ its ``postprocess_detections`` applies a softmax with the background in column 0
 sigmoid logits and no background column, so ``EQLRoIHeads`` overrides ``forward`` (the configured
 classification loss, class-specific box regression, torchvision's mask branch unchanged) and
 ``postprocess_detections`` (sigmoid scores). Everything else is torchvision's: backbone + FPN, RPN,
-proposal matching and sampling, RoIAlign, box coder, mask head.
+proposal matching and sampling, RoIAlign, box coder, mask head; under bf16 autocast the anchors,
+box decoding, proposal selection and NMS run in fp32 (``shared.box_precision``).
 
 Label conventions: torchvision targets carry labels 1..C (0 = background) and so do the
 detections this model returns; the losses take the official convention (0..C-1, C = background).
@@ -15,7 +16,6 @@ index channels by label, run unchanged (channel 0 is never trained).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +29,8 @@ from torchvision.models.detection.roi_heads import RoIHeads, maskrcnn_inference,
 from torchvision.ops import boxes as box_ops
 
 from eql.loss import prior_bias, torchvision_to_gt_classes
+from shared.box_precision import fp32_box_arithmetic
+from shared.device import fp32
 
 __all__ = ["SigmoidBoxPredictor", "SoftmaxBoxPredictor", "EQLRoIHeads", "TinyTrunk", "build_detector"]
 log = logging.getLogger("eql")
@@ -97,7 +99,7 @@ class EQLRoIHeads(RoIHeads):
         self.use_image_labels = bool(use_image_labels)
 
     @classmethod
-    def from_roi_heads(cls, rh: RoIHeads, box_predictor: nn.Module, **kwargs) -> "EQLRoIHeads":
+    def from_roi_heads(cls, rh: RoIHeads, box_predictor: nn.Module, **kwargs) -> EQLRoIHeads:
         """Wrap the pieces of a torchvision ``RoIHeads`` (same pools, heads and sampling)."""
         return cls(rh.box_roi_pool, rh.box_head, box_predictor,
                    rh.proposal_matcher.high_threshold, rh.proposal_matcher.low_threshold,
@@ -128,7 +130,12 @@ class EQLRoIHeads(RoIHeads):
         return {"loss_classifier": loss_cls, "loss_box_reg": loss_box}
 
     def postprocess_detections(self, class_logits, box_regression, proposals, image_shapes):
-        """Per image: (boxes [K, 4], scores [K], labels [K] in 1..C), K <= detections_per_img."""
+        """Per image: (boxes [K, 4], scores [K], labels [K] in 1..C), K <= detections_per_img; in
+        fp32 even inside autocast (decoding, scoring, NMS: ``shared.box_precision``'s rule)."""
+        with fp32(class_logits.device):
+            return self._postprocess(class_logits, box_regression, [p.float() for p in proposals], image_shapes)
+
+    def _postprocess(self, class_logits, box_regression, proposals, image_shapes):
         c = self.num_classes
         class_logits = class_logits.float()
         pred_boxes = self.box_coder.decode(box_regression.float(), proposals)          # [N, C, 4]
@@ -278,7 +285,7 @@ def build_detector(num_classes: int, cls_loss: nn.Module, *, arch: str = "mask_r
         model = FasterRCNN(body, num_classes=None, **common)
     model.roi_heads = EQLRoIHeads.from_roi_heads(model.roi_heads, predictor, cls_loss=cls_loss, score_mode=score_mode,
                                                  box_loss_beta=box_loss_beta, use_image_labels=use_image_labels)
-    return model
+    return fp32_box_arithmetic(model)   # networks autocast, box arithmetic in fp32 (shared.box_precision)
 
 
 def detector_param_groups(model: nn.Module, weight_decay: float) -> list:
@@ -290,9 +297,3 @@ def detector_param_groups(model: nn.Module, weight_decay: float) -> list:
     no_decay = [p for p in model.parameters() if p.requires_grad and id(p) in norm_ids]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
-
-def count_parameters(model: nn.Module) -> OrderedDict:
-    out = OrderedDict()
-    for name in ("backbone", "rpn", "roi_heads"):
-        out[name] = sum(p.numel() for p in getattr(model, name).parameters())
-    return out

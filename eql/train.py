@@ -6,37 +6,40 @@
 
 Reading order: distributed init and run folder, data (annotation files and images checked before
 any iteration), model and loss, SGD with warm-up and steps (the official 1x schedule), resume, the
-iteration loop (log every --log-period, checkpoint every --checkpoint-period, LVIS evaluation every
---eval-period), final evaluation: lvis_results.json, results.json in the run folder.
-``--compare sigmoid eql`` trains one model per loss (run names ``<config>-<loss>``) and prints them
-side by side with a random-box baseline.
+iteration loop (log every --log-period, checkpoint every --checkpoint-period and before every
+evaluation, LVIS evaluation every --eval-period, every rank taking part), final evaluation:
+lvis_results.json, results.json in the run folder. --batch-size is the global batch.
+``--compare sigmoid eql`` trains one model per loss (runs ``<config>[-<run-name>]-<loss>``) and
+prints them side by side with a random-box baseline.
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import logging
 import math
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
 from eql import build
 from eql.data import TrainingSampler, collate
-from eql.engine import HEADLINE, evaluate_split, format_metrics, random_baseline, rng_isolated, train_step
+from eql.engine import HEADLINE, evaluate_split, format_metrics, random_baseline, train_step
 from eql.model import detector_param_groups
 from shared import checkpoint as ckpt_lib
-from shared import config, dist, log
-from shared.device import resolve_device
+from shared import config, dist, log, run
+from shared.device import resolve_device, use_amp
+from shared.rng import rng_isolated
 
 logger = logging.getLogger("eql")
+HERE = Path(__file__).resolve().parent
 
 
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("EQL training", add_help=add_help)
-    config.add_runtime_args(p)
+    config.add_runtime_args(p, toy_config=HERE / "configs" / "toy.yaml")
     build.add_data_args(p)
     build.add_model_args(p)
     build.add_loss_args(p)
@@ -47,8 +50,6 @@ def get_args_parser(add_help=True):
 def check_args(args):
     if args.iters < 1 or args.batch_size < 1:
         raise ValueError("--iters and --batch-size must be positive")
-    if args.batch_size % dist.world_size():
-        raise ValueError(f"--batch-size {args.batch_size} is not divisible by {dist.world_size()} processes")
     if args.loss == "eql" and not 0 < args.eql_lambda < 1:
         raise ValueError("--eql-lambda is an image frequency threshold in (0, 1)")
     if args.repeat_threshold < 0:
@@ -67,13 +68,10 @@ def main(args):
         if not args.compare:
             return train_one(args, device)
         runs = {}
-        base = args.run_name or config.config_name(args)
         for loss in args.compare:
-            sub = copy.copy(args)
-            sub.loss, sub.compare, sub.run_name = loss, [], f"{base}-{loss}"
-            runs[loss] = train_one(sub, device, quiet=True)
+            runs[loss] = train_one(build.compare_args(args, loss), device, quiet=True)
         if dist.is_main():
-            rows = {f"{loss} ({base}-{loss})": m["bbox"] for loss, (_, m) in runs.items()}
+            rows = {f"{loss} ({run_dir.parent.name})": m["bbox"] for loss, (run_dir, m) in runs.items()}
             rows["random boxes (300 / image)"] = runs[args.compare[0]][1]["baseline_random"]
             print("\nbox AP on the validation split (LVIS protocol, percent):")
             print(format_metrics(rows, ("AP", "AP50", "APr", "APc", "APf")))
@@ -86,16 +84,16 @@ def main(args):
 
 def train_one(args, device, quiet: bool = False):
     check_args(args)
-    run_dir, resume_from = config.resolve_run_dir(build.run_view(args), "eql")
+    run_dir, resume_from = run.resolve_run_dir(args, "eql", name=build.sub_run(args))
     log.setup_logging(run_dir)
     config.save_config(args, run_dir / "config.yaml")
     log.run_info(args, run_dir)
     dist.seed_everything(args.seed)
-    amp = args.amp and device.type == "cuda"
+    amp, eval_amp = use_amp(args, device), use_amp(args, device, evaluation=True)
 
     data = build.build_data(args)
     train_set = data["train"]
-    per_gpu = args.batch_size // dist.world_size()
+    per_gpu = dist.per_process_batch(args.batch_size)   # --batch-size is the global batch (logged)
     model = build.build_model(args, data)
     model = dist.wrap_model(model, device, find_unused_parameters=args.find_unused_parameters)
     optimizer = torch.optim.SGD(detector_param_groups(model, args.weight_decay), lr=args.lr, momentum=args.momentum)
@@ -106,8 +104,10 @@ def train_one(args, device, quiet: bool = False):
                 "uniform" if data["repeat_factors"] is None else
                 f"repeat factors, t={args.repeat_threshold}: {data['repeat_factors'].sum():.0f} per pass",
                 len(data["val"]))
-    if args.batch_size != 16:
-        logger.info("batch %d images: the official lr 0.02 is for 16 (scale it linearly)", args.batch_size)
+    if args.batch_size != 16 and args.data_root:
+        logger.warning("global batch %d: the official schedule (lr 0.02, 90k iterations, steps 60k / 80k) is for 16 "
+                       "images; scale --lr by %g and the iterations / steps by %g (linear scaling rule, see README)",
+                       args.batch_size, args.batch_size / 16, 16 / args.batch_size)
 
     start, best = 0, {"AP": -math.inf}
     if resume_from is not None:
@@ -142,35 +142,31 @@ def train_one(args, device, quiet: bool = False):
             writer.write(record)
             tb.scalars(record, done)
         last = done == args.iters
-        is_best = False
         evaluated = bool(args.eval_period and done % args.eval_period == 0) or last
-        if evaluated:
-            with rng_isolated(device):
-                metrics = evaluate_split(dist.unwrap(model), data, device, args, run_dir if last else None, amp=amp)
-            evaluated_final = last
-            model.train()
-            if dist.is_main():
-                writer.write({"iter": done, **{f"val_bbox_{k}": metrics["bbox"][k] for k in HEADLINE},
-                              **({f"val_segm_{k}": metrics["segm"][k] for k in HEADLINE} if "segm" in metrics else {})})
-                logger.info("iteration %d: box AP %.2f (APr %.2f, APc %.2f, APf %.2f)", done,
-                            *(metrics["bbox"][k] or 0.0 for k in ("AP", "APr", "APc", "APf")))
-                is_best = (metrics["bbox"]["AP"] or 0.0) > best["AP"]
-                best["AP"] = max(best["AP"], metrics["bbox"]["AP"] or 0.0)
         if done % args.checkpoint_period == 0 or evaluated:
-            best, is_best = dist.broadcast_object((best, is_best))
+            # saved before evaluating: a failing evaluation loses no training, and --resume auto
+            # continues from here (after the last iteration: evaluates again, trains nothing)
             state = ckpt_lib.training_state(model, optimizer, scheduler, epoch=0, step=done, args=args, best=best)
             ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_last.pt")
-            if is_best:
-                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_best.pt")
             dist.barrier()
+        if evaluated:
+            metrics = _evaluate(model, data, device, args, run_dir if last else None, eval_amp, writer, done)
+            evaluated_final = last
+            model.train()
+            if (metrics["bbox"]["AP"] or 0.0) > best["AP"]:      # the same decision on every rank
+                best = {"AP": metrics["bbox"]["AP"] or 0.0, "iter": done}
+                state["best"] = best
+                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_last.pt")
+                ckpt_lib.save_checkpoint(state, run_dir / "checkpoint_best.pt")
+                dist.barrier()
 
     if not evaluated_final:  # resumed after the last iteration: evaluate the final weights
-        with rng_isolated(device):
-            metrics = evaluate_split(dist.unwrap(model), data, device, args, run_dir, amp=amp)
-    if dist.is_main():
+        metrics = _evaluate(model, data, device, args, run_dir, eval_amp, writer, args.iters)
+    with rng_isolated(device):
         metrics["baseline_random"] = random_baseline(data, n=args.detections_per_img, seed=args.seed)
+    if dist.is_main():
         results = {"dataset": args.dataset if args.data_root else "toy", "config": config.config_name(args),
-                   "run_name": build.run_view(args).config, "loss": args.loss, "arch": args.arch,
+                   "run_name": run.run_name(args, build.sub_run(args)), "loss": args.loss, "arch": args.arch,
                    "backbone": args.backbone, "iters": args.iters, "repeat_threshold": args.repeat_threshold,
                    "eql_lambda": args.eql_lambda if args.loss == "eql" else None, "run_dir": str(run_dir),
                    "metrics": metrics, "train_seconds": time.perf_counter() - t_start}
@@ -183,6 +179,19 @@ def train_one(args, device, quiet: bool = False):
             print(f"results: {run_dir / 'results.json'}\nLVIS results file: {run_dir / 'lvis_results.json'}")
     tb.close()
     return run_dir, metrics
+
+
+def _evaluate(model, data, device, args, out_dir, amp, writer, done: int) -> dict:
+    """Evaluate the current weights on the validation split (every rank takes part, nothing moves
+    the training RNG) and log the headline metrics."""
+    with rng_isolated(device):
+        metrics = evaluate_split(dist.unwrap(model), data, device, args, out_dir, amp=amp)
+    if dist.is_main():
+        writer.write({"iter": done, **{f"val_bbox_{k}": metrics["bbox"][k] for k in HEADLINE},
+                      **({f"val_segm_{k}": metrics["segm"][k] for k in HEADLINE} if "segm" in metrics else {})})
+        logger.info("iteration %d: box AP %.2f (APr %.2f, APc %.2f, APf %.2f)", done,
+                    *(metrics["bbox"][k] or 0.0 for k in ("AP", "APr", "APc", "APf")))
+    return metrics
 
 
 if __name__ == "__main__":

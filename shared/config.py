@@ -134,15 +134,3 @@ def save_config(args, path: str | os.PathLike) -> Path | None:
     data = {k: to_plain(v) for k, v in sorted(vars(args).items()) if k != "config"}
     path.write_text(yaml.safe_dump(data, sort_keys=True))
     return path
-
-
-def newest_run_checkpoint(output_dir, paper: str, config: str, name: str | None = "checkpoint_last.pt"):
-    """Deprecated: `shared.run.newest_run_checkpoint(paper, config, required=False, ...)`."""
-    from shared import run
-    return run.newest_run_checkpoint(paper, config, required=False, output_dir=output_dir, name=name)
-
-
-def resolve_run_dir(args, paper: str):
-    """Deprecated: `shared.run.resolve_run_dir(args, paper, name=None)`."""
-    from shared import run
-    return run.resolve_run_dir(args, paper)

@@ -234,7 +234,8 @@ def _table_rows(table: dict, reproduced: dict) -> list[tuple[str, list[str], str
         if r["table"] != table["id"]:
             continue
         seeds = r.get("seeds") or []
-        label = f"{r['method']} [{r['data']}{', %d seeds' % len(seeds) if len(seeds) > 1 else ''}]"
+        n_seeds = f", {len(seeds)} seeds" if len(seeds) > 1 else ""
+        label = f"{r['method']} [{r['data']}{n_seeds}]"
         out.append((label, [_fmt(r["metrics"].get(c), dec) for c in cols], "ours"))
     return out
 

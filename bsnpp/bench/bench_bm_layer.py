@@ -9,7 +9,8 @@ system allocator, so ``getrusage(RUSAGE_SELF).ru_maxrss`` at the end minus the r
 after the layer, inputs and upstream gradient are built (and garbage-collected) is the extra
 memory the forward + backward needed at its peak (intermediates, gradients, workspaces).
 Times are per iteration (forward + backward, gradients of the input and of the weights),
-the median over ``--iters`` iterations after ``--warmup``. Both variants get the same weights,
+``torch.utils.benchmark.Timer`` over ``--iters`` iterations after its two warm-up runs (the
+backward time is the iteration's minus the forward's). Both variants get the same weights,
 input and upstream gradient (from ``--seed``); the parent compares their outputs and gradients.
 The dense variant needs about 4x its intermediate (the [B, C, N, T, T] map, its gradient, and
 oneDNN's reordered copies of both for the Conv3d): ~1.3 GB per video at C=256, T=100, so ~20 GB
@@ -20,11 +21,9 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 if not __package__:    # run as a file: make `bsnpp` importable even before an editable reinstall
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -38,7 +37,6 @@ def get_args_parser(add_help=True):
     p.add_argument("--in-channels", type=int, default=256, help="C")
     p.add_argument("--out-channels", type=int, default=512, help="Conv3d output channels")
     p.add_argument("--iters", type=int, default=5, help="timed iterations per variant")
-    p.add_argument("--warmup", type=int, default=1, help="untimed iterations first")
     p.add_argument("--variants", default="fused,dense", help="comma list of fused, dense")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="batch 2, 2 iterations")
@@ -63,41 +61,39 @@ def worker(args):
     import gc
 
     import torch
+    from torch.utils.benchmark import Timer
 
     from bsnpp.bm_layer import BMLayer, DenseBMLayer
 
-    B, T, N, C, O = args.batch, args.tscale, args.num_sample, args.in_channels, args.out_channels
+    B, T, N, C, Co = args.batch, args.tscale, args.num_sample, args.in_channels, args.out_channels
     cls = {"fused": BMLayer, "dense": DenseBMLayer}[args.worker]
-    layer = cls(C, O, T, num_sample=N)
+    layer = cls(C, Co, T, num_sample=N)
     g = torch.Generator().manual_seed(args.seed)
     bound = 1.0 / (C * N) ** 0.5
     with torch.no_grad():
-        layer.conv3d.weight.copy_((torch.rand(O, C, N, 1, 1, generator=g) * 2 - 1) * bound)
-        layer.conv3d.bias.copy_((torch.rand(O, generator=g) * 2 - 1) * bound)
+        layer.conv3d.weight.copy_((torch.rand(Co, C, N, 1, 1, generator=g) * 2 - 1) * bound)
+        layer.conv3d.bias.copy_((torch.rand(Co, generator=g) * 2 - 1) * bound)
     x = torch.randn(B, C, T, generator=g).requires_grad_(True)
-    grad_out = torch.randn(B, O, T, T, generator=g)
+    grad_out = torch.randn(B, Co, T, T, generator=g)
     gc.collect()
     base_rss = _rss_bytes()
 
-    fwd, bwd = [], []
-    out = None
-    for it in range(args.warmup + args.iters):
+    def step():
         layer.zero_grad(set_to_none=True)
         x.grad = None
-        out = None
-        t0 = time.perf_counter()
-        out = layer(x)
-        t1 = time.perf_counter()
-        out.backward(grad_out)
-        t2 = time.perf_counter()
-        if it >= args.warmup:
-            fwd.append(t1 - t0)
-            bwd.append(t2 - t1)
+        layer(x).backward(grad_out)
+
+    threads = torch.get_num_threads()  # Timer would otherwise time on one thread
+    fwd = Timer("layer(x)", globals={"layer": layer, "x": x}, num_threads=threads).timeit(args.iters).median
+    it = Timer("step()", globals={"step": step}, num_threads=threads).timeit(args.iters).median
+    layer.zero_grad(set_to_none=True)
+    x.grad = None
+    out = layer(x)
+    out.backward(grad_out)
     peak = _maxrss_bytes() - base_rss
     result = {
         "variant": args.worker, "threads": torch.get_num_threads(),
-        "fwd_s": statistics.median(fwd), "bwd_s": statistics.median(bwd),
-        "iter_s": statistics.median([a + b for a, b in zip(fwd, bwd)]),
+        "fwd_s": fwd, "bwd_s": it - fwd, "iter_s": it,
         "peak_extra_bytes": peak, "base_rss_bytes": base_rss,
     }
     if args.outdir:
@@ -119,8 +115,7 @@ def run_variant(args, variant, outdir):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant,
            "--batch", str(args.batch), "--tscale", str(args.tscale),
            "--num-sample", str(args.num_sample), "--in-channels", str(args.in_channels),
-           "--out-channels", str(args.out_channels), "--iters", str(args.iters),
-           "--warmup", str(args.warmup), "--seed", str(args.seed)]
+           "--out-channels", str(args.out_channels), "--iters", str(args.iters), "--seed", str(args.seed)]
     if outdir:
         cmd += ["--outdir", outdir]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -134,13 +129,13 @@ def main(args):
     if args.quick:
         args.batch, args.iters = 2, 2
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    B, T, N, C, O = args.batch, args.tscale, args.num_sample, args.in_channels, args.out_channels
-    print(f"BM layer fwd+bwd, CPU: batch {B}, T={T}, N={N}, C={C}, out={O}; "
-          f"median of {args.iters} iterations after {args.warmup} warm-up")
+    B, T, N, C, Co = args.batch, args.tscale, args.num_sample, args.in_channels, args.out_channels
+    print(f"BM layer fwd+bwd, CPU: batch {B}, T={T}, N={N}, C={C}, out={Co}; "
+          f"mean of {args.iters} iterations after 2 warm-up runs")
     from bsnpp.bm_layer import _csr_structures
     nnz = _csr_structures(T, N, 3, 0.5)[0][0].numel()
-    dense_macs = B * C * T * N * T * T + B * O * C * N * T * T
-    fused_macs = B * T * C * N * O + B * nnz * O
+    dense_macs = B * C * T * N * T * T + B * Co * C * N * T * T
+    fused_macs = B * T * C * N * Co + B * nnz * Co
     print(f"forward MACs: dense {dense_macs / 1e9:.1f} G (matmul + Conv3d), "
           f"fused {fused_macs / 1e9:.1f} G (GEMM + sparse, {nnz} non-zeros)")
 

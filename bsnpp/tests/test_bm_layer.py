@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from bsnpp.bm_layer import (BMLayer, DenseBMLayer, bm_sampling_mask, bm_sampling_sparse,
-                            bm_valid_mask)
+from bsnpp.bm_layer import BMLayer, DenseBMLayer, bm_sampling_mask, bm_sampling_sparse
+from bsnpp.labels import valid_map_mask
 
 
 def literal_loop_mask(tscale, num_sample=32, num_sample_perbin=3, ratio=0.5):
@@ -71,7 +71,7 @@ def test_mask_hand_worked_cells():
 def test_invalid_cells_are_zero_and_valid_cells_are_not(T):
     mask = bm_sampling_mask(T)
     any_cell = (mask != 0).any(dim=0).any(dim=0)             # [D, S]
-    valid = bm_valid_mask(T).bool()
+    valid = torch.tensor(valid_map_mask(T, T))
     assert torch.equal(any_cell, valid)
     # A valid cell can still have empty bins: those lying wholly at or below -1 (long proposals
     # near the start; e.g. s=0, d=T-1 extends to -T/2), as in the official code.
@@ -101,10 +101,10 @@ def test_sparse_description_matches_dense(T):
     assert int(count.max()) <= K2
 
 
-def _pair(C, O, T, dtype=torch.float32, seed=0, **kw):
+def _pair(C, Co, T, dtype=torch.float32, seed=0, **kw):
     torch.manual_seed(seed)
-    dense = DenseBMLayer(C, O, T, **kw).to(dtype)
-    fused = BMLayer(C, O, T, **kw).to(dtype)
+    dense = DenseBMLayer(C, Co, T, **kw).to(dtype)
+    fused = BMLayer(C, Co, T, **kw).to(dtype)
     fused.load_state_dict(dense.state_dict())
     return dense, fused
 
@@ -129,32 +129,32 @@ def _assert_close_scaled(got, ref, tol, name):
 @pytest.mark.parametrize("T,B", [(16, 1), (33, 2), (100, 3)])
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.float64, 1e-10)])
 def test_fused_equals_dense_forward_and_gradients(T, B, dtype, tol):
-    C, O = 8, 6
-    dense, fused = _pair(C, O, T, dtype)
+    C, Co = 8, 6
+    dense, fused = _pair(C, Co, T, dtype)
     torch.manual_seed(1)
     x = torch.randn(B, C, T, dtype=dtype)
-    g = torch.randn(B, O, T, T, dtype=dtype)
+    g = torch.randn(B, Co, T, T, dtype=dtype)
     ref = _fwd_bwd(dense, x, g)
     got = _fwd_bwd(fused, x, g)
-    assert got[0].shape == (B, O, T, T) and got[0].dtype == dtype and got[0].is_contiguous()
+    assert got[0].shape == (B, Co, T, T) and got[0].dtype == dtype and got[0].is_contiguous()
     for name, a, b in zip(["out", "grad_x", "grad_w", "grad_b"], ref, got):
         _assert_close_scaled(b, a, tol, name)
 
 
 def test_invalid_cells_hold_bias_only():
-    T, C, O = 16, 4, 5
-    dense, fused = _pair(C, O, T)
+    T, C, Co = 16, 4, 5
+    dense, fused = _pair(C, Co, T)
     x = torch.randn(2, C, T)
-    invalid = ~bm_valid_mask(T).bool()
+    invalid = ~torch.tensor(valid_map_mask(T, T))
     for layer in (dense, fused):
         out = layer(x).detach()
-        expect = layer.conv3d.bias.detach()[None, :, None].expand(2, O, int(invalid.sum()))
+        expect = layer.conv3d.bias.detach()[None, :, None].expand(2, Co, int(invalid.sum()))
         assert torch.equal(out[:, :, invalid], expect)
 
 
 def test_batch_of_one_equals_rows_of_batch():
-    T, C, O = 33, 8, 6
-    _, fused = _pair(C, O, T)
+    T, C, Co = 33, 8, 6
+    _, fused = _pair(C, Co, T)
     x = torch.randn(4, C, T)
     full = fused(x)
     for i in range(4):
@@ -176,8 +176,8 @@ def test_state_dict_interchange():
 
 def test_gradcheck_and_double_backward():
     torch.manual_seed(0)
-    T, C, O, N = 6, 2, 3, 4
-    layer = BMLayer(C, O, T, num_sample=N, num_sample_perbin=3).double()
+    T, C, Co, N = 6, 2, 3, 4
+    layer = BMLayer(C, Co, T, num_sample=N, num_sample_perbin=3).double()
     x = torch.randn(2, C, T, dtype=torch.float64, requires_grad=True)
     w = layer.conv3d.weight.detach().clone().requires_grad_(True)
     b = layer.conv3d.bias.detach().clone().requires_grad_(True)
@@ -190,8 +190,8 @@ def test_gradcheck_and_double_backward():
 
 
 def test_channels_last_option_and_autocast():
-    T, C, O = 33, 8, 6
-    _, fused = _pair(C, O, T)
+    T, C, Co = 33, 8, 6
+    _, fused = _pair(C, Co, T)
     x = torch.randn(2, C, T)
     ref = fused(x)
     fused.channels_last = True

@@ -9,19 +9,16 @@ import numpy as np
 import pytest
 import torch
 
-from bsnpp.data import (
-    ProposalDataset,
-    VideoRecord,
+from bsnpp.data import ProposalDataset, open_feature_store, scan_features
+from bsnpp.labels import (
     boundary_targets,
     iou_map_targets,
-    load_records,
     make_targets,
-    open_feature_store,
     proposal_map_bounds,
     rescale_snippets,
-    scan_features,
     valid_map_mask,
 )
+from bsnpp.records import VideoRecord, load_records
 from bsnpp.toy import make_toy_dataset
 from shared.formats import CsvFeatureFolder, FormatError, Hdf5FeatureFile
 

@@ -2,8 +2,8 @@ import math
 
 import torch
 
+from bsnpp.labels import valid_map_mask
 from bsnpp.loss import BSNPPLoss, boundary_bce, iou_balanced_reg_loss, map_cls_loss, scale_bins
-from bsnpp.model import valid_mask
 
 
 def test_boundary_bce_hand_worked():
@@ -19,7 +19,7 @@ def test_boundary_bce_hand_worked():
 def test_no_positive_anywhere_is_finite():
     """BMN divides by N+ = 0 here and returns NaN."""
     T = 8
-    mask = valid_mask(T, T)
+    mask = torch.tensor(valid_map_mask(T, T))
     pred = torch.rand(2, T, T, requires_grad=True)
     gt = torch.zeros(2, T, T)
     for bins in (None, scale_bins(T, T, 4)):
@@ -34,7 +34,7 @@ def test_no_positive_anywhere_is_finite():
 
 def test_cls_loss_matches_bmn_formula_when_both_classes_present():
     T = 6
-    mask = valid_mask(T, T)
+    mask = torch.tensor(valid_map_mask(T, T))
     torch.manual_seed(0)
     gt = torch.rand(1, T, T) * mask
     gt[0, 0, 0] = 0.95
@@ -50,7 +50,7 @@ def test_cls_loss_matches_bmn_formula_when_both_classes_present():
 
 def test_reg_loss_uses_all_high_cells():
     T = 5
-    mask = valid_mask(T, T)
+    mask = torch.tensor(valid_map_mask(T, T))
     gt = torch.zeros(1, T, T)
     gt[0, 1, 1] = 0.8
     gt[0, 2, 0] = 0.75
@@ -68,7 +68,7 @@ def test_scale_bins_log_spaced():
 
 def test_scale_balanced_cls_splits_positive_mass_equally():
     T = 20
-    mask = valid_mask(T, T)
+    mask = torch.tensor(valid_map_mask(T, T))
     bins = scale_bins(T, T, 2)
     gt = torch.zeros(1, T, T)
     short = (bins == 0).nonzero()[0].item()
@@ -92,7 +92,7 @@ def test_full_objective_reduces_to_bmn():
     torch.manual_seed(5)
     got = crit(out, tgt)
     torch.manual_seed(5)
-    mask = valid_mask(T, T)
+    mask = torch.tensor(valid_map_mask(T, T))
     ref = (boundary_bce(out["start"], tgt["start"]) + boundary_bce(out["end"], tgt["end"])
            + 10 * iou_balanced_reg_loss(out["reg"][:, 0], tgt["iou_map"], mask)
            + map_cls_loss(out["cls"][:, 0], tgt["iou_map"], mask))

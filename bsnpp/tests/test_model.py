@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from bsnpp.model import BSNPP, reverse_boundary, valid_mask
+from bsnpp.labels import valid_map_mask
+from bsnpp.model import BSNPP, reverse_boundary
 
 
 def _model(**kw):
@@ -16,7 +17,7 @@ def test_shapes_and_invalid_cells_zero():
     out = m(torch.randn(3, 16, 12))
     assert out["start"].shape == (3, 12) and out["end_bwd"].shape == (3, 12)
     assert out["reg"].shape == (3, 3, 12, 12) and out["cls"].shape == (3, 3, 12, 12)
-    invalid = ~valid_mask(12, 12)
+    invalid = ~torch.tensor(valid_map_mask(12, 12))
     assert (out["reg"][..., invalid] == 0).all() and (out["cls"][..., invalid] == 0).all()
     fused = BSNPP.fuse(out)
     assert fused["reg"].shape == (3, 12, 12)
@@ -98,3 +99,40 @@ def test_nested_unet_on_odd_lengths(T):
     m = _model(tscale=T)
     out = m(torch.randn(1, 16, T))
     assert out["reg"].shape[-2:] == (T, T) and torch.isfinite(out["cls"]).all()
+
+
+def _pam_reference(pam, x, mask):
+    """The PRB's position attention as first written: every cell a key, invalid keys masked."""
+    b, c, d, t = x.shape
+    q = pam.q(x).flatten(2).transpose(1, 2).unsqueeze(1)
+    k = pam.k(x).flatten(2).transpose(1, 2).unsqueeze(1)
+    v = pam.v(x).flatten(2).transpose(1, 2).unsqueeze(1)
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask.flatten().view(1, 1, 1, -1),
+                                                           scale=1.0)
+    return pam.gamma * out.squeeze(1).transpose(1, 2).reshape(b, c, d, t) + x
+
+
+@pytest.mark.parametrize("chunk_bytes", [256 << 20, 3 * 4 * 9 * 4])  # one chunk; chunks of 9 queries
+def test_chunked_position_attention_equals_masked_full_attention(chunk_bytes):
+    from bsnpp.model import PositionAttention
+
+    torch.manual_seed(0)
+    T, B, C = 9, 3, 16
+    pam = PositionAttention(C, max_chunk_bytes=chunk_bytes)
+    torch.nn.init.constant_(pam.gamma, 0.7)
+    mask = torch.tensor(valid_map_mask(T, T))
+    x = torch.randn(B, C, T, T, requires_grad=True)
+    got = pam(x, mask)
+    w = torch.randn_like(got)
+    (got * w).sum().backward()
+    g_got = [x.grad.clone()] + [p.grad.clone() for p in pam.parameters()]
+    x.grad = None
+    pam.zero_grad()
+    ref = _pam_reference(pam, x, mask)
+    (ref * w).sum().backward()
+    g_ref = [x.grad] + [p.grad for p in pam.parameters()]
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    for a, b in zip(g_got, g_ref):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    if chunk_bytes < 1000:  # several chunks really ran, under checkpointing
+        assert pam.max_chunk_bytes // (B * int(mask.sum()) * 4) < T * T

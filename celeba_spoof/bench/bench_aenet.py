@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from torch.utils.benchmark import Timer
 
 _ROOT = Path(__file__).resolve().parents[2]
 if str(_ROOT) not in sys.path:
@@ -41,19 +42,22 @@ def _batch(n, size, g):
 
 
 def train_rate(variant: str, size: int, batch: int, steps: int) -> float:
+    """Images per second of `steps` training steps (torch.utils.benchmark; one warm-up step)."""
     torch.manual_seed(0)
     terms = variant_terms(variant)
     model, crit = AENet(terms=terms), AENetLoss(terms)
     opt = torch.optim.SGD(model.parameters(), lr=5e-3, momentum=0.9)
     b = _batch(batch, size, torch.Generator().manual_seed(0))
-    for i in range(steps + 1):
-        if i == 1:  # the first step warms up the allocator
-            t0 = time.perf_counter()
+
+    def step():
         loss = crit(model(b["image"]), b)["total"]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    return batch * steps / (time.perf_counter() - t0)
+
+    timer = Timer("step()", globals={"step": step}, num_threads=torch.get_num_threads())
+    timer.timeit(1)  # warms up the allocator
+    return batch / timer.timeit(steps).mean
 
 
 def data_rates(root: Path, size: int, n: int) -> tuple[float, float]:

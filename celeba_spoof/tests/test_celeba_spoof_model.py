@@ -148,6 +148,22 @@ def test_imagenet_and_released_weights_load(tmp_path):
     # the released checkpoint: {"state_dict": {"module.<name>": tensor}} from DataParallel
     src = AENet()
     torch.save({"state_dict": {f"module.{k}": v for k, v in src.state_dict().items()}, "epoch": 3}, tmp_path / "ckpt_iter.pth.tar")
-    loaded = load_official(tmp_path / "ckpt_iter.pth.tar")
+    loaded, report = load_official(tmp_path / "ckpt_iter.pth.tar")
     x = torch.rand(1, 3, 224, 224)
     torch.testing.assert_close(loaded.eval()(x)["live"], src.eval()(x)["live"])
+    assert len(report["loaded"]) == len(src.state_dict()) and not report["missing"] and not report["unexpected"]
+
+
+def test_a_released_checkpoint_that_differs_loads_the_rest_and_names_the_differences(tmp_path):
+    src = AENet()
+    state = {f"module.{k}": v for k, v in src.state_dict().items() if k != "fc_light.bias"}
+    state["module.fc_env.weight"] = torch.zeros(3, 512)  # a head the model does not have
+    state["module.fc_attack.weight"] = torch.zeros(10, 512)  # another shape
+    torch.save({"state_dict": state}, tmp_path / "ckpt_iter.pth.tar")
+    model, report = load_official(tmp_path / "ckpt_iter.pth.tar")
+    assert report["missing"] == ["fc_light.bias"] and report["unexpected"] == ["fc_env.weight"]
+    assert report["mismatched"] == {"fc_attack.weight": [[10, 512], [11, 512]]}
+    torch.testing.assert_close(model.layer4[1].conv2.weight, src.layer4[1].conv2.weight)  # the rest is loaded
+    torch.testing.assert_close(model.fc_live.weight, src.fc_live.weight)
+    with pytest.raises(KeyError, match=r"fc_light\.bias.*fc_env\.weight.*fc_attack\.weight"):
+        load_official(tmp_path / "ckpt_iter.pth.tar", strict=True)

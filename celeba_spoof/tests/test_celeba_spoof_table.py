@@ -1,34 +1,41 @@
-"""table.py (paper rows, our runs, one row per threshold choice) and report.py's two threshold
-choices."""
-import json
+"""The results as data (paper.json and reproduced.json in the shared schema, the README block
+rendered from them, the claims over seeds) and report.py's two threshold choices."""
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from celeba_spoof import report, table
+from celeba_spoof import report
+from shared import results
 from shared.metrics.spoof import spoof_metrics
 
+HERE = Path(__file__).resolve().parents[1]
 
-def test_table_has_paper_rows_marks_unverified_and_adds_runs(tmp_path):
-    m = {c: 10.0 for c in table.COLUMNS}
-    m["AUC"] = 0.987654
-    run = tmp_path / "toy-CSG" / "20260101-000000"
-    run.mkdir(parents=True)
-    (run / "results.json").write_text(json.dumps({"variant_name": "AENet_C,S,G", "protocol": "intra_test", "toy": True,
-                                                  "metrics": {"test@val": m, "test@test": {**m, "ACER": 5.0}}}))
-    (run / "eval_checkpoint_last_intra_test").mkdir()
-    (run / "eval_checkpoint_last_intra_test" / "results.json").write_text(json.dumps({"metrics": {}}))
-    other = tmp_path / "p1-C" / "20260101-000000"
-    other.mkdir(parents=True)
-    (other / "results.json").write_text(json.dumps({"variant_name": "baseline (C)", "protocol": "protocol1",
-                                                    "metrics": {"test@test": m}}))
-    text = table.render(tmp_path)
-    assert "| AENet_C,S,G (paper) † | — | 98.90 | 97.30 | 87.30 | 0.9989 | 0.90 | 2.29 | 0.96 | 1.63 |" in text
-    assert "| AENet_C,S,G (released checkpoint, official client.py) | — | 98.87 | 97.29 | 86.42 |" in text
-    assert "| ours: AENet_C,S,G, toy-CSG (20260101-000000) [toy data] | val | 10.00 | 10.00 | 10.00 | 0.9877 |" in text
-    assert "| test | 10.00" in text and text.count("ours:") == 2 and "baseline" not in text
-    p1 = table.render(tmp_path, "protocol1")
-    assert "(paper)" not in p1 and p1.count("ours: baseline (C)") == 1
+
+def test_results_files_and_readme_block_agree():
+    paper = results.load_paper(HERE / "results" / "paper.json")
+    assert [t["id"] for t in paper["tables"]] == ["intra_test", "toy"]
+    released = [r for r in paper["tables"][0]["rows"] if r["verified"]]
+    assert [r["TPR@FPR=1%"] for r in released] == [98.87]  # the only number we read ourselves
+    reproduced = results.load_reproduced(HERE / "results" / "reproduced.json", {t["id"] for t in paper["tables"]})
+    assert {c["id"] for c in reproduced["claims"]} == {"aenet_csg_vs_c_acer", "aenet_csg_vs_c_auc"}
+    results.check_readme(HERE)  # fails when the README table and the JSON disagree: python table.py --write-readme
+
+
+def test_recorded_claims_have_three_seeds_and_consistent_verdicts():
+    for claim in results.load_reproduced(HERE / "results" / "reproduced.json")["claims"]:
+        assert claim["seeds"] == [0, 1, 2] and all(len(v) == 3 for v in claim["arms"].values())
+        verdict, diff = results.verdict(claim["arms"][claim["method"]], claim["arms"][claim["baseline"]],
+                                        claim["higher_is_better"])
+        assert verdict == claim["verdict"] and diff["mean"] == pytest.approx(claim["difference"]["mean"])
+    # measured on the toy (README): both claims hold beyond the seed spread; their direction
+    claims = {c["id"]: c for c in results.load_reproduced(HERE / "results" / "reproduced.json")["claims"]}
+    acer, auc = claims["aenet_csg_vs_c_acer"], claims["aenet_csg_vs_c_auc"]
+    assert acer["verdict"] == auc["verdict"] == "holds"
+    assert acer["summary"]["AENet_C,S,G"]["mean"] < acer["summary"]["baseline (C)"]["mean"]  # lower ACER
+    assert auc["summary"]["AENet_C,S,G"]["mean"] > auc["summary"]["baseline (C)"]["mean"]  # higher AUC
+    for plot in ("roc_CSG", "roc_C", "scores_CSG", "scores_C"):
+        assert (HERE / "results" / f"{plot}.png").stat().st_size > 1000
 
 
 def test_report_thresholds_from_val_and_from_test():

@@ -10,29 +10,12 @@ several times (transpose, split, view, concatenate).
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
+from dmcp.bench.timing import time_pair
 from dmcp.derive import export_pruned
 from dmcp.supernet import build_supernet
-
-
-def _time_pair(fa, fb, repeats: int, device) -> tuple[float, float]:
-    """Minimum time of each function over `repeats` alternating runs (interleaving and the minimum
-    keep a shared machine's load out of the ratio)."""
-    fa(), fb()  # warm-up
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, out in ((fa, ta), (fb, tb)):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            out.append(time.perf_counter() - t0)
-    return min(ta), min(tb)
 
 
 def bench(model: str, max_width: float, batch: int, size: int, repeats: int, device) -> tuple[float, float]:
@@ -55,7 +38,7 @@ def bench(model: str, max_width: float, batch: int, size: int, repeats: int, dev
         torch.nn.functional.cross_entropy(net(x), y).backward()
         net.set_scaling(False)
 
-    return _time_pair(plain_step, gated_step, repeats, device)
+    return time_pair(plain_step, gated_step, repeats)
 
 
 def main(argv=None):

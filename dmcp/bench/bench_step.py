@@ -7,10 +7,10 @@ backward + SGD step of the full network. Target: <= 5.5x.
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
+from dmcp.bench.timing import time_pair
 from dmcp.derive import export_pruned
 from dmcp.engine import SearchState, param_groups, search_step
 from dmcp.supernet import build_supernet
@@ -20,23 +20,6 @@ class Args:
     num_sample, label_smoothing, distill_weight, distill_temperature = 4, 0.0, 1.0, 1.0
     random_decay, random_decay_every, arch_train_freq = 0.9999, 10, 1
     budget_loss, budget_weight, budget_band = "log_l1", 0.1, 0.95
-
-
-def _time_pair(fa, fb, repeats: int, device) -> tuple[float, float]:
-    """Minimum time of each function over `repeats` alternating runs (interleaving and the minimum
-    keep a shared machine's load out of the ratio)."""
-    fa(), fb()  # warm-up
-    ta, tb = [], []
-    for _ in range(repeats):
-        for fn, out in ((fa, ta), (fb, tb)):
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            t0 = time.perf_counter()
-            fn()
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            out.append(time.perf_counter() - t0)
-    return min(ta), min(tb)
 
 
 def bench(model, max_width, batch, size, repeats, device):
@@ -63,7 +46,7 @@ def bench(model, max_width, batch, size, repeats, device):
     def dmcp_step():
         search_step(net, x, y, opt_w, opt_a, state, args, amp)
 
-    return _time_pair(plain_step, dmcp_step, repeats, device)
+    return time_pair(plain_step, dmcp_step, repeats)
 
 
 def main(argv=None):

@@ -1,5 +1,5 @@
-"""The budget loss's pieces (official log_l1), in-place distillation and label smoothing against
-the official formulas."""
+"""The budget loss's pieces (official log_l1, written in MFLOPs; our API takes multiply-adds),
+in-place distillation and label smoothing against the official formulas."""
 import math
 
 import pytest
@@ -21,26 +21,26 @@ from dmcp.loss import budget_loss, classification_loss, distill_kl
     (1000.0, 2200.0, math.log(0.1 * 1200.0)),
 ])
 def test_log_l1_piecewise_values(e, t, expected):
-    loss = budget_loss(torch.tensor(e, dtype=torch.float64), t)
+    loss = budget_loss(torch.tensor(e * 1e6, dtype=torch.float64), t * 1e6)
     assert float(loss) == pytest.approx(expected, abs=1e-12)
 
 
 def test_log_l1_gradient_pulls_into_the_band():
     for e, sign in ((100.0, -1), (400.0, +1)):
-        x = torch.tensor(e, dtype=torch.float64, requires_grad=True)
-        budget_loss(x, 300.0).backward()
+        x = torch.tensor(e * 1e6, dtype=torch.float64, requires_grad=True)
+        budget_loss(x, 300e6).backward()
         assert math.copysign(1, float(x.grad)) == sign
-    x = torch.tensor(290.0, dtype=torch.float64, requires_grad=True)
-    budget_loss(x, 300.0).backward()
+    x = torch.tensor(290e6, dtype=torch.float64, requires_grad=True)
+    budget_loss(x, 300e6).backward()
     assert float(x.grad) == 0.0
 
 
 def test_other_budget_losses_and_bad_kind():
-    x = torch.tensor(250.0)
-    assert float(budget_loss(x, 300.0, "l1")) == 50.0
-    assert float(budget_loss(x, 300.0, "l2")) == 2500.0
+    x = torch.tensor(250e6, dtype=torch.float64)
+    assert float(budget_loss(x, 300e6, "l1")) == 50.0
+    assert float(budget_loss(x, 300e6, "l2")) == 2500.0
     with pytest.raises(ValueError, match="unknown budget loss"):
-        budget_loss(x, 300.0, "huber")
+        budget_loss(x, 300e6, "huber")
 
 
 def _official_kl(student, teacher, t):

@@ -1,16 +1,17 @@
 """End to end on the toy data (written by the real generator, read by the real ImageFolder
 loaders): a search lands in its band and exports; train.py retrains the arch and beats chance by
-a wide margin; eval.py reproduces it; bad inputs fail early. (Resume and DDP:
-test_dmcp_distributed.py.)"""
+a wide margin; eval.py reproduces it from the validation split alone; no arguments means the toy
+config; bad inputs fail early. (Resume and DDP: test_dmcp_distributed.py; the folder reader:
+test_dmcp_data.py.)"""
 import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from dmcp import prune, train
 from dmcp import eval as dmcp_eval
-from shared import config
+from dmcp import prune, train
+from shared import config, run
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "dmcp" / "configs" / "toy.yaml"
@@ -32,32 +33,40 @@ def _args(parser, out, root, *extra):
 def searched(tmp_path_factory, toy_root):
     out = tmp_path_factory.mktemp("runs")
     args = _args(prune.get_args_parser(), out, toy_root, "--epochs", "3", "--arch-lr", "40",
-                 "--no-then-retrain", "--no-export-program", "--ds-samples", "2")
+                 "--then-retrain", "--retrain-epochs", "1", "--no-export-program", "--ds-samples", "2")
     run_dir, results = prune.main(args)
-    return out, run_dir, results
+    return out, run_dir, results, args
 
 
 def test_toy_search_lands_in_its_band_and_exports(searched):
-    _, run_dir, res = searched
-    target = res["target_mflops"]
-    assert 0.95 * target <= res["mflops"] <= target
+    out, run_dir, res, args = searched
+    target = res["target_madds"]
+    assert target == 2.0e6 and 0.95 * target <= res["madds"] <= target
     arch = json.loads((run_dir / "arch.json").read_text())
     assert arch["counted_madds"] == arch["madds"] == res["madds"]
-    assert arch["derivation"]["derive_ms"] < 1000
+    assert arch["derivation"]["repaired_groups"] >= 0 and arch["method"] == "es"
     assert len(list(run_dir.glob("arch_ds_*.json"))) == 2
     for p in run_dir.glob("arch_ds_*.json"):
-        assert 0.95 * target * 1e6 <= json.loads(p.read_text())["madds"] <= target * 1e6
+        assert 0.95 * target <= json.loads(p.read_text())["madds"] <= target
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2] and [r["train_stage"] for r in records] == [1, 2, 2]
     # the chains themselves moved from 13 % of the full FLOPs (alpha = 0) to around the target
-    assert records[0]["expected_mflops"] < 0.3 * target
-    assert 0.8 * target <= records[-1]["expected_mflops"] <= 1.1 * target, records[-1]["expected_mflops"]
+    assert records[0]["expected_madds"] < 0.3 * target
+    assert 0.8 * target <= records[-1]["expected_madds"] <= 1.1 * target, records[-1]["expected_madds"]
     pruned = torch.load(run_dir / "pruned.pt", weights_only=True)
     assert pruned["arch"]["madds"] == arch["madds"]
+    # --then-retrain trains in the sub-run <config>-retrain; a resumed prune run continues it only
+    # when it holds the same architecture
+    sub = Path(res["retrain_run_dir"])
+    assert sub.parent == out / "dmcp" / "toy-retrain" and (sub / "checkpoint_last.pt").is_file()
+    assert prune.retrain_run(args, arch, resumed=True) == (sub, sub / "checkpoint_last.pt")
+    other = dict(arch, layers=arch["layers"][:-1])
+    fresh, ckpt = prune.retrain_run(args, other, resumed=True)
+    assert fresh != sub and fresh.parent == sub.parent and ckpt is None
 
 
 def test_retraining_beats_chance_and_eval_reproduces_it(searched, toy_root):
-    out, run_dir, _ = searched
+    out, run_dir, _, _ = searched
     args = _args(train.get_args_parser(), out, toy_root, "--retrain-epochs", "16", "--arch", str(run_dir / "arch.json"))
     rdir, metrics = train.main(args)
     assert metrics["top1"] >= 40.0, metrics  # chance: 10 %
@@ -65,17 +74,34 @@ def test_retraining_beats_chance_and_eval_reproduces_it(searched, toy_root):
     assert res["madds"] == json.loads((run_dir / "arch.json").read_text())["madds"]
     lines = [json.loads(x) for x in (rdir / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 16 and lines[-1]["val_top1"] == pytest.approx(metrics["top1"])
-    again = dmcp_eval.main(_args(dmcp_eval.get_args_parser(), out, toy_root,
-                                 "--checkpoint", str(rdir / "checkpoint_last.pt")))
+    assert rdir.parent.name == "toy-retrain" and rdir.parent.parent == out / "dmcp"
+    # eval.py on a copy of the data that has only the validation split: the training split is
+    # neither needed nor scanned; without --checkpoint it finds the newest retraining of the config
+    val_only = out / "val_only"
+    val_only.mkdir()
+    (val_only / "val").symlink_to(toy_root / "val", target_is_directory=True)
+    eval_args = _args(dmcp_eval.get_args_parser(), out, toy_root, "--data-root", str(val_only))
+    assert run.find_checkpoint(eval_args, "dmcp", name="retrain") == rdir / "checkpoint_last.pt"
+    again = dmcp_eval.main(eval_args)
     assert again["top1"] == pytest.approx(metrics["top1"]) and again["images"] == 200
+    assert again["amp"] is False and again["skipped_images"] == 0
     # train.py without --arch finds the newest prune run of the config
     assert train.find_arch(_args(train.get_args_parser(), out, toy_root)) == run_dir / "arch.json"
 
 
 def test_no_arguments_means_the_toy_config():
-    assert prune.cli_argv([]) == ["--config", str(ROOT / "dmcp" / "configs" / "toy.yaml")]
-    assert prune.cli_argv(["--data-root", "/x"]) == ["--data-root", "/x"]
-    assert prune.cli_argv(["--config=c.yaml"]) == ["--config=c.yaml"]
+    for script in (prune, train, dmcp_eval):
+        assert config.parse_args(script.get_args_parser(), []).config == str(TOY)
+        assert config.parse_args(script.get_args_parser(), ["--data-root", "/x"]).config is None
+        hw8 = ROOT / "dmcp" / "configs" / "toy_hw8.yaml"
+        assert config.parse_args(script.get_args_parser(), [f"--config={hw8}"]).channel_multiple == 8
+
+
+def test_evaluation_is_fp32_unless_asked():
+    assert config.parse_args(dmcp_eval.get_args_parser(), []).amp is False  # eval.py: --amp to turn it on
+    targs = config.parse_args(train.get_args_parser(), [])
+    assert targs.amp is True and targs.eval_amp is False  # training autocasts, its evaluation does not
+    assert config.parse_args(dmcp_eval.get_args_parser(), ["--amp"]).amp is True
 
 
 def test_bad_inputs_fail_early(tmp_path, toy_root):

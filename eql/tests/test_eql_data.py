@@ -8,8 +8,16 @@ import numpy as np
 import pytest
 import torch
 
-from eql.data import (LVISDataError, LVISDetection, TrainingSampler, frequency_group, load_lvis, repeat_factors,
-                      resolve_image_path)
+from eql.data import (
+    LVISDataError,
+    LVISDetection,
+    TrainingSampler,
+    evaluation_gt,
+    frequency_group,
+    load_lvis,
+    repeat_factors,
+    resolve_image_path,
+)
 from eql.toy import make_toy_dataset
 
 
@@ -93,9 +101,9 @@ def test_dataset_targets_masks_flip_and_image_labels(toy):
     assert n > 0 and t["labels"].min() >= 1 and t["labels"].max() <= 24 and t["masks"].shape[0] == n
     x0, y0, x1, y1 = t["boxes"][0].round().int().tolist()
     assert t["masks"][0].sum() > 0.3 * (x1 - x0) * (y1 - y0)          # the polygon fills its box
-    info = ds.images[0]
+    info = ds.record(0)
     present = {a["category_id"] for a in lvis.anns_by_image[info["id"]]}
-    assert t["image_labels"].sum() == len(present) + len(info["neg_category_ids"])   # verified present / absent
+    assert t["image_labels"].sum() == len(present) + len(info["neg"])   # verified present / absent
     # the flip is a function of the stream position: same position, same augmentation
     flips = [ds[(p, 0)][1]["boxes"][0, 0].item() for p in range(12)]
     assert len(set(round(f, 3) for f in flips)) == 2
@@ -105,6 +113,24 @@ def test_dataset_targets_masks_flip_and_image_labels(toy):
     img_f, t_f = ds[(pos_flipped, 0)]
     torch.testing.assert_close(img_f, image.flip(-1))
     torch.testing.assert_close(t_f["boxes"][:, [0, 2]], w - t["boxes"][:, [2, 0]])
+
+
+def test_dataset_keeps_no_per_image_objects_and_validation_decodes_no_masks(toy):
+    lvis = load_lvis(toy / "lvis" / "lvis_v1_val.json", keep_raw=True)
+    val = LVISDetection(lvis, toy / "coco", train=False, with_masks=False, filter_empty=False)
+    # only arrays and per-category tables: no annotation dicts, no per-image lists (forked per worker)
+    for name, value in vars(val).items():
+        assert not isinstance(value, (list, tuple)) or len(value) == lvis.num_classes, name
+        assert not isinstance(value, dict) or len(value) == lvis.num_classes, name
+        assert value is not lvis and value is not lvis.images, name
+    assert all(a["segmentation"] is None for i in range(len(val)) for a in val.record(i)["anns"])
+    image, target = val[0]
+    assert "masks" not in target and len(target["boxes"]) > 0
+    gt = evaluation_gt(lvis, val.image_ids()[:3], with_segm=False)
+    assert [im["id"] for im in gt["images"]] == val.image_ids()[:3]
+    assert {a["image_id"] for a in gt["annotations"]} <= set(val.image_ids()[:3])
+    assert all("segmentation" not in a for a in gt["annotations"]) and gt["categories"][0]["frequency"] in "rcf"
+    assert "segmentation" in evaluation_gt(lvis, val.image_ids(), with_segm=True)["annotations"][0]
 
 
 def test_image_paths_v1_and_v05(tmp_path):

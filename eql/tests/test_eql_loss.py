@@ -15,9 +15,20 @@ import numpy as np
 import pytest
 import torch
 
-from eql.loss import (EQLv2, EqualizationLoss, SoftmaxEQL, build_classification_loss, eql_weights,
-                      equalization_loss, prior_bias, sigmoid_bce_loss, softmax_ce_loss,
-                      softmax_equalization_loss, tail_mask, torchvision_to_gt_classes)
+from eql.loss import (
+    EQLv2,
+    EqualizationLoss,
+    SoftmaxEQL,
+    build_classification_loss,
+    eql_weights,
+    equalization_loss,
+    prior_bias,
+    sigmoid_bce_loss,
+    softmax_ce_loss,
+    softmax_equalization_loss,
+    tail_mask,
+    torchvision_to_gt_classes,
+)
 
 FIX = Path(__file__).parent / "fixtures"
 

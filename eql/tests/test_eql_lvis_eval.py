@@ -4,6 +4,11 @@ same protocol on randomised bbox / segm cases, and on bad inputs.
 fixtures/lvis/{micro,small,medium}: copies (gzipped) of the project's vectors lvis/* — LVIS-format GT
 with neg / not-exhaustive lists, polygon areas, images over 300 detections, and the numbers lvis-api
 ``LVISEval`` (0.5.3, iou_type bbox) printed for them. Tolerance 1e-9.
+
+fixtures/lvis/segm: the mask-AP reference case, written once by fixtures/lvis/make_segm_case.py with
+lvis-api 0.5.3 itself (``LVISEval(iou_type="segm")``; how to run it is in its docstring): randomised
+GT polygons and RLE detection masks with every federated rule and quirk, expected numbers for the
+results with boxes (box areas) and without (mask areas). Tolerance 1e-9.
 """
 import json
 import math
@@ -42,6 +47,19 @@ def _assert_matches_expected(res, exp):
 def test_vectorised_evaluator_equals_lvis_api(name):
     gt, dt, exp = _case(name)
     _assert_matches_expected(evaluate(gt, dt, iou_type="bbox"), exp)
+
+
+@pytest.mark.parametrize("with_boxes", [True, False], ids=["box_and_mask", "mask_only"])
+def test_segm_equals_lvis_api(with_boxes):
+    gt, dt = load_json(FIX / "segm" / "gt.json.gz"), load_json(FIX / "segm" / "dt.json.gz")
+    exp = json.loads((FIX / "segm" / "expected_segm.json").read_text())
+    suffix = "" if with_boxes else "_masks_only"
+    if not with_boxes:
+        dt = [{k: v for k, v in d.items() if k != "bbox"} for d in dt]
+    assert len({d["image_id"] for d in dt}) > 20 and max(
+        sum(d["image_id"] == i for d in dt) for i in {d["image_id"] for d in dt}) > 300
+    _assert_matches_expected(evaluate(gt, dt, iou_type="segm"),
+                             {"results": exp["results" + suffix], "per_category_AP": exp["per_category_AP" + suffix]})
 
 
 def test_micro_hand_derived_numbers_and_per_image_limit():

@@ -1,12 +1,9 @@
 """End to end: the real train.py on the toy data (written by the real generator, read by the real
 loaders) beats a random-box detector by a clear margin, eval.py reproduces its numbers from the
-checkpoint, an interrupted and resumed run ends with the same weights, and two-process gloo DDP
-with repeat-factor sampling runs."""
+checkpoint, an interrupted and resumed run ends with the same weights, the last checkpoint is on
+disk before the final evaluation, and two-process gloo DDP with repeat-factor sampling runs and
+evaluates (shared out over the ranks) what one process finds from the results file."""
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +11,10 @@ import torch
 
 from eql import eval as eql_eval
 from eql import train
+from eql.data import evaluation_gt, load_lvis
+from eql.lvis_eval import evaluate as lvis_evaluate
 from shared import config
+from shared.testing import torchrun
 
 ROOT = Path(__file__).resolve().parents[2]
 TOY = ROOT / "eql" / "configs" / "toy.yaml"
@@ -85,23 +85,44 @@ def test_mask_rcnn_run_writes_mask_results_and_segm_metrics(tmp_path, toy_root):
     assert dets and all(isinstance(d["segmentation"]["counts"], str) for d in dets)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def test_final_checkpoint_is_saved_before_the_final_evaluation(tmp_path, toy_root, monkeypatch):
+    common = ("--loss", "sigmoid", "--iters", "2", "--batch-size", "2", "--warmup-iters", "1",
+              "--max-val-images", "3", "--checkpoint-period", "1000")
+
+    def crash(*a, **k):
+        raise RuntimeError("evaluation failed")
+    monkeypatch.setattr(train, "evaluate_split", crash)
+    with pytest.raises(RuntimeError, match="evaluation failed"):
+        train.main(_args(train.get_args_parser(), tmp_path, toy_root, *common))
+    run_dir = next((tmp_path / "eql" / "toy").iterdir())
+    assert torch.load(run_dir / "checkpoint_last.pt", weights_only=True)["step"] == 2
+    monkeypatch.undo()
+    again, metrics = train.main(_args(train.get_args_parser(), tmp_path, toy_root, *common, "--resume", "auto"))
+    assert again == run_dir and metrics["images"] == 3                   # evaluated, nothing trained again
+    assert json.loads((run_dir / "results.json").read_text())["metrics"]["bbox"]["AP"] == metrics["bbox"]["AP"]
 
 
-def test_two_process_ddp_with_repeat_factor_sampling(tmp_path, toy_root):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
-           str(ROOT / "eql" / "train.py"), "--config", str(TOY), "--device", "cpu", "--compare", "--loss", "eqlv2",
-           "--iters", "2", "--batch-size", "4", "--warmup-iters", "1", "--repeat-threshold", "0.05",
-           "--max-val-images", "6", "--output-dir", str(tmp_path), "--toy-root", str(toy_root),
-           "--toy-train-images", "300", "--toy-val-images", "60"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", SHARED_NO_PROGRESS="1")
-    proc = subprocess.run(cmd, cwd=ROOT / "eql", env=env, capture_output=True, text=True, timeout=600)
+def test_two_process_ddp_with_repeat_factor_sampling_and_sharded_evaluation(tmp_path, toy_root):
+    proc = torchrun(ROOT / "eql" / "train.py", "--config", str(TOY), "--device", "cpu", "--compare", "--loss", "eqlv2",
+                    "--arch", "mask_rcnn", "--mask-head-dim", "16", "--iters", "2", "--batch-size", "4",
+                    "--warmup-iters", "1", "--repeat-threshold", "0.05", "--max-val-images", "7",
+                    "--output-dir", str(tmp_path), "--toy-root", str(toy_root),
+                    "--toy-train-images", "300", "--toy-val-images", "60", nproc=2, cwd=ROOT / "eql")
     assert proc.returncode == 0, proc.stderr[-4000:]
     run = next((tmp_path / "eql" / "toy").iterdir())
     res = json.loads((run / "results.json").read_text())
-    assert res["metrics"]["images"] == 6 and res["repeat_threshold"] == 0.05
+    assert res["metrics"]["images"] == 7 and res["repeat_threshold"] == 0.05
+    assert "--batch-size: global batch 4 = 2 process(es) x 2" in (run / "log.txt").read_text()
     ck = torch.load(run / "checkpoint_last.pt", weights_only=True)
     assert ck["model"]["roi_heads.cls_loss.started"].item()     # EQLv2 statistics saved with the model
+    # the evaluation shared out over two ranks equals one process evaluating the file both wrote
+    lvis = load_lvis(toy_root / "lvis" / "lvis_v1_val.json", keep_raw=True)
+    gt = evaluation_gt(lvis, sorted(im["id"] for im in lvis.images)[:7], with_segm=True)
+    dets = json.loads((run / "lvis_results.json").read_text())
+    assert len(dets) == res["metrics"]["detections"] > 0 and {d["image_id"] for d in dets} <= {
+        im["id"] for im in gt["images"]}
+    for iou_type in ("bbox", "segm"):
+        ref = lvis_evaluate(gt, dets, iou_type)
+        for k in ("AP", "APr", "APc", "APf", "AR@300"):
+            want = 100 * ref[k] if ref[k] >= 0 else None
+            assert res["metrics"][iou_type][k] == pytest.approx(want, abs=1e-9), (iou_type, k)

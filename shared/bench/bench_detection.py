@@ -114,7 +114,7 @@ def main() -> None:
     print(f"speed-up             : {t_ref / t_ours:8.2f} x")
     print(f"max |diff| stats     : {d_stats:.3e}")
     print(f"max |diff| precision : {d_prec:.3e}   recall: {d_rec:.3e}")
-    print("AP = %.6f  AP50 = %.6f  AR100 = %.6f" % (ours["AP"], ours["AP50"], ours["AR100"]))
+    print("AP = {:.6f}  AP50 = {:.6f}  AR100 = {:.6f}".format(ours["AP"], ours["AP50"], ours["AR100"]))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,8 @@
 """ActivityNet temporal proposal (AR-AN, AUC) and detection (interpolated mAP) evaluation.
 
+(Over the ~500-line aim on purpose: the two official protocols share their reading, tIoU and
+tie rules, and this docstring spells the protocol and every quirk out in full, a sixth of the file.)
+
 Source and protocol
 -------------------
 A vectorised numpy reimplementation of the official evaluators in activitynet/ActivityNet,
@@ -68,11 +71,14 @@ Choices where the official code crashes or is silent
     officially; here recall is 0, ``proposals_per_video`` is the nominal
     ``arange(1, 101) / 100 * max_avg_nr_proposals`` and the AUC is 0.
   * No ground-truth instance in ``subset`` raises ``ValueError`` (officially: NaN or a crash).
-  * Only ``database`` (ground truth) and ``results`` (submissions) are required; the official
-    code also demands ``version``/``taxonomy``/``external_data``. A subset video without an
-    ``annotations`` key has no segments. Missing files raise ``FileNotFoundError``; malformed
-    JSON, missing keys, segments that are not pairs of numbers, or missing / non-numeric / NaN
-    scores raise ``ValueError`` naming the file and the problem.
+  * Files are read through ``shared.formats.activitynet`` (``load_ground_truth``,
+    ``load_submission``): only ``database`` (ground truth) and ``results`` (submissions) are
+    required (the official code also demands ``version``/``taxonomy``/``external_data``); a
+    subset video without an ``annotations`` key has no segments. Missing files raise
+    ``FileNotFoundError``; malformed JSON, missing keys, segments that are not pairs of finite
+    numbers, or missing / non-numeric / NaN scores raise ``FormatError`` (a ``ValueError``)
+    naming the file, the video and the row. Segments with ``end < start`` are scored as the
+    official code scores them (not refused).
   * Scores keep the dtype the official DataFrame would give them (int64 if all are integers,
     else float64), so that numpy's unstable sort breaks ties identically.
 
@@ -86,40 +92,22 @@ the exact scalar rule for the rare rows whose outcome depends on a tIoU tie or a
 ``shared/bench/bench_activitynet.py`` times it against a plain loop (2,000 videos, ~200k
 detections: well under a second, against 88-181 s for the official code).
 
-CLI::
-
-    python -m shared.metrics.activitynet proposals --gt GT.json --pred PROPOSALS.json \
-        [--subset validation] [--max-avg-nr-proposals 100] [--tiou-thresholds 0.5:0.95:0.05] \
-        [--plot ar_an.png] [--json out.json]
-    python -m shared.metrics.activitynet detections --gt GT.json --pred DETECTIONS.json \
-        [--tiou-thresholds 0.3,0.4,0.5,0.6,0.7] [--json out.json]
+To score a file from the command line: ``bsnpp/eval.py --proposals FILE`` (AR@AN, AUC, the
+AR-AN plot of ``shared.metrics.plots``) and ``actnet_challenge/eval.py --detections FILE`` (mAP).
 """
 from __future__ import annotations
 
-import argparse
-import gzip
 import itertools
-import json
-import os
-import sys
 import warnings
-from collections.abc import Hashable, Iterable, Mapping
-from pathlib import Path
-from typing import Any, Optional, Union
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "segment_tiou",
-    "evaluate_proposals",
-    "evaluate_detections",
-    "plot_ar_an",
-    "load_json",
-    "parse_tiou_thresholds",
-    "main",
-]
+from shared.formats.activitynet import load_ground_truth, load_submission
+from shared.formats.activitynet.common import PathOrDict, describe
 
-PathOrDict = Union[str, os.PathLike, Mapping]
+__all__ = ["segment_tiou", "evaluate_proposals", "evaluate_detections", "parse_tiou_thresholds"]
 
 DEFAULT_TIOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
 THUMOS_TIOU_THRESHOLDS = np.linspace(0.3, 0.7, 5)
@@ -172,86 +160,8 @@ def segment_tiou(target_segments, candidate_segments) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
-# Loading and parsing
+# Reading (through shared.formats.activitynet), keeping the official dtype and order rules
 # --------------------------------------------------------------------------------------------
-def _describe(src) -> str:
-    if isinstance(src, Mapping):
-        return "<in-memory dict>"
-    return str(src)
-
-
-def load_json(src: PathOrDict, what: str = "file") -> Mapping:
-    """Return the parsed JSON of ``src`` (a path to ``.json``/``.json.gz`` or a dict)."""
-    if isinstance(src, Mapping):
-        return src
-    if not isinstance(src, (str, os.PathLike)):
-        raise TypeError(f"{what}: expected a path or a dict, got {type(src).__name__}")
-    path = Path(src)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} file not found: {path}")
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rt", encoding="utf-8") as fobj:
-                data = json.load(fobj)
-        else:
-            with open(path, "r", encoding="utf-8") as fobj:
-                data = json.load(fobj)
-    except (json.JSONDecodeError, UnicodeDecodeError, EOFError, OSError) as exc:
-        raise ValueError(f"{what} file {path} is not valid JSON: {exc}") from exc
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{what} file {path}: top level must be a JSON object, "
-                         f"got {type(data).__name__}")
-    return data
-
-
-def _as_segments(segs: list, name: str, what: str) -> np.ndarray:
-    if not segs:
-        return np.zeros((0, 2), dtype=np.float64)
-    # Fast path: a flat iterator over well-formed pairs of numbers.
-    try:
-        if set(map(type, segs)) <= {list, tuple} and set(map(len, segs)) == {2}:
-            flat = np.fromiter(itertools.chain.from_iterable(segs), dtype=np.float64,
-                               count=2 * len(segs))
-            return flat.reshape(-1, 2)
-    except (TypeError, ValueError):
-        pass
-    try:
-        arr = np.asarray(segs, dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{what} {name}: every 'segment' must be a pair of numbers "
-                         f"[start, end] ({exc})") from exc
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{what} {name}: every 'segment' must be a pair of numbers "
-                         f"[start, end], got an array of shape {arr.shape}")
-    return arr
-
-
-def _as_scores(scores: list, name: str) -> np.ndarray:
-    if not scores:
-        return np.zeros(0, dtype=np.float64)
-    try:
-        arr = np.asarray(scores)
-        if arr.dtype.kind in "iu":
-            arr = arr.astype(np.int64)
-        else:
-            if arr.dtype.kind not in "fb":
-                # strings, None, nested lists... are not scores
-                if arr.dtype.kind == "O" and all(
-                    isinstance(s, (int, float)) and not isinstance(s, bool) for s in scores
-                ):
-                    pass  # huge Python ints: fall through to float conversion
-                else:
-                    raise TypeError(f"non-numeric value among scores (dtype {arr.dtype})")
-            arr = arr.astype(np.float64)
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise ValueError(f"submission {name}: every 'score' must be a number ({exc})") from exc
-    if arr.ndim != 1:
-        raise ValueError(f"submission {name}: every 'score' must be a number")
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise ValueError(f"submission {name}: NaN score")
-    return arr
-
-
 class _GroundTruth:
     """Subset ground truth as flat arrays, instances grouped by video (file order)."""
 
@@ -267,53 +177,32 @@ class _GroundTruth:
 
 
 def _parse_ground_truth(src: PathOrDict, subset: str, exclude: frozenset) -> _GroundTruth:
-    name = _describe(src)
-    data = load_json(src, "ground-truth")
-    db = data.get("database")
-    if db is None:
-        raise ValueError(f"ground-truth {name}: missing key 'database' "
-                         "(expected the ActivityNet layout {'database': {video_id: ...}})")
-    if not isinstance(db, Mapping):
-        raise ValueError(f"ground-truth {name}: 'database' must be an object keyed by video id")
-    class_index: dict = {}
-    video_ids, counts, segs, labels = [], [], [], []
+    """The ``subset`` videos with at least one annotation, in file order; classes numbered in
+    order of first appearance (the official ``activity_index``). Segments are not required to
+    be ordered (the official code does not check)."""
+    gt = load_ground_truth(src, ordered_segments=False)
+    offsets = np.concatenate([[0], np.cumsum(gt.counts)])
+    video_ids, counts, rows = [], [], []
     n_subset = 0
-    for vid, v in db.items():
-        if not isinstance(v, Mapping):
-            raise ValueError(f"ground-truth {name}: entry of video {vid!r} is not an object")
-        if "subset" not in v:
-            raise ValueError(f"ground-truth {name}: video {vid!r} has no 'subset'")
-        if v["subset"] != subset or vid in exclude:
+    for i, vid in enumerate(gt.video_ids):
+        if gt.subsets[i] != subset or vid in exclude:
             continue
         n_subset += 1
-        anns = v.get("annotations") or []
-        if not isinstance(anns, list):
-            raise ValueError(f"ground-truth {name}: 'annotations' of video {vid!r} is not a list")
-        if not anns:
-            continue
-        for ann in anns:
-            try:
-                seg, lab = ann["segment"], ann["label"]
-            except (KeyError, TypeError) as exc:
-                raise ValueError(f"ground-truth {name}: an annotation of video {vid!r} lacks "
-                                 f"'segment' or 'label'") from exc
-            try:
-                if lab not in class_index:
-                    class_index[lab] = len(class_index)
-            except TypeError as exc:
-                raise ValueError(f"ground-truth {name}: label {lab!r} of video {vid!r} is not "
-                                 "a string") from exc
-            labels.append(class_index[lab])
-            segs.append(seg)
-        video_ids.append(vid)
-        counts.append(len(anns))
-    seg_arr = _as_segments(segs, name, "ground-truth")
+        if gt.counts[i]:
+            video_ids.append(vid)
+            counts.append(int(gt.counts[i]))
+            rows.append(np.arange(offsets[i], offsets[i + 1]))
+    idx = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    class_index: dict = {}
+    labels = np.fromiter((class_index.setdefault(gt.labels[j], len(class_index)) for j in idx.tolist()),
+                         dtype=np.int64, count=idx.size)
+    seg = gt.segments[idx]
     return _GroundTruth(
         video_ids=video_ids,
         video=np.repeat(np.arange(len(video_ids)), counts).astype(np.int64),
-        start=seg_arr[:, 0].copy(),
-        end=seg_arr[:, 1].copy(),
-        label=np.asarray(labels, dtype=np.int64),
+        start=seg[:, 0].copy(),
+        end=seg[:, 1].copy(),
+        label=labels,
         classes=list(class_index),
         n_subset_videos=n_subset,
     )
@@ -332,40 +221,15 @@ class _Submission:
 
 
 def _parse_submission(src: PathOrDict, with_label: bool, exclude: frozenset) -> _Submission:
-    name = _describe(src)
-    data = load_json(src, "submission")
-    res = data.get("results")
-    if res is None:
-        raise ValueError(f"submission {name}: missing key 'results' "
-                         "(expected {'results': {video_id: [{'segment', 'score', ...}]}})")
-    if not isinstance(res, Mapping):
-        raise ValueError(f"submission {name}: 'results' must be an object keyed by video id")
-    video_names, counts, segs, scores, labels = [], [], [], [], []
-    for vid, lst in res.items():
-        if vid in exclude:
-            continue
-        if not isinstance(lst, list):
-            raise ValueError(f"submission {name}: results of video {vid!r} must be a list")
-        try:
-            segs += [r["segment"] for r in lst]
-            scores += [r["score"] for r in lst]
-            if with_label:
-                labels += [r["label"] for r in lst]
-        except (KeyError, TypeError) as exc:
-            need = "'segment', 'score' and 'label'" if with_label else "'segment' and 'score'"
-            raise ValueError(f"submission {name}: a prediction of video {vid!r} lacks a key "
-                             f"({exc}); each needs {need}") from exc
-        video_names.append(vid)
-        counts.append(len(lst))
-    seg_arr = _as_segments(segs, name, "submission")
-    return _Submission(
-        video_names=video_names,
-        counts=np.asarray(counts, dtype=np.int64),
-        start=seg_arr[:, 0].copy(),
-        end=seg_arr[:, 1].copy(),
-        score=_as_scores(scores, name),
-        labels=labels if with_label else None,
-    )
+    """The submission's columns; scores typed as the official DataFrame types them (int64 when
+    every score is an integer, else float64), so that numpy's unstable argsort breaks ties the
+    same way. Segments are not required to be ordered (the official code does not check)."""
+    sub = load_submission(src, labels="required" if with_label else "ignore", exclude=exclude,
+                          ordered_segments=False)
+    return _Submission(video_names=sub.video_ids, counts=sub.counts, start=sub.segments[:, 0].copy(),
+                       end=sub.segments[:, 1].copy(),
+                       score=sub.scores.astype(np.int64 if sub.scores.dtype.kind in "iu" else np.float64),
+                       labels=sub.labels)
 
 
 def parse_tiou_thresholds(spec) -> np.ndarray:
@@ -398,9 +262,9 @@ def evaluate_proposals(
     ground_truth: PathOrDict,
     proposals: PathOrDict,
     subset: str = "validation",
-    max_avg_nr_proposals: Optional[float] = 100,
+    max_avg_nr_proposals: float | None = 100,
     tiou_thresholds=DEFAULT_TIOU_THRESHOLDS,
-    exclude_videos: Optional[Iterable[str]] = None,
+    exclude_videos: Iterable[str] | None = None,
 ) -> dict:
     """Official ActivityNet proposal evaluation (average recall vs average number of proposals).
 
@@ -417,7 +281,7 @@ def evaluate_proposals(
     n_videos = len(gt.video_ids)
     n_gt = int(gt.video.size)
     if n_gt == 0:
-        raise ValueError(f"ground-truth {_describe(ground_truth)}: no annotated video in subset "
+        raise ValueError(f"ground-truth {describe(ground_truth)}: no annotated video in subset "
                          f"{subset!r}")
     n_total = int(sub.start.size)
     if not max_avg_nr_proposals:
@@ -500,7 +364,7 @@ def evaluate_proposals(
     avg_recall = recall.mean(axis=0)
     if scale is not None:
         proposals_per_video = pcn * (float(total_kept) / n_videos)
-        trapz = getattr(np, "trapezoid", None) or getattr(np, "trapz")
+        trapz = np.trapezoid if hasattr(np, "trapezoid") else np.trapz  # numpy 2 renamed it
         area = float(trapz(avg_recall, proposals_per_video))
         auc = 100.0 * area / proposals_per_video[-1]
     else:
@@ -653,7 +517,7 @@ def evaluate_detections(
     subset: str = "validation",
     tiou_thresholds=DEFAULT_TIOU_THRESHOLDS,
     unknown_labels: str = "warn",
-    exclude_videos: Optional[Iterable[str]] = None,
+    exclude_videos: Iterable[str] | None = None,
 ) -> dict:
     """Official ActivityNet detection evaluation (interpolated AP per class and tIoU).
 
@@ -671,27 +535,22 @@ def evaluate_detections(
     sub = _parse_submission(detections, with_label=True, exclude=exclude)
     n_gt = int(gt.video.size)
     if n_gt == 0:
-        raise ValueError(f"ground-truth {_describe(ground_truth)}: no annotated video in subset "
+        raise ValueError(f"ground-truth {describe(ground_truth)}: no annotated video in subset "
                          f"{subset!r}")
     n_classes = len(gt.classes)
     n_videos = len(gt.video_ids)
     class_index = {c: i for i, c in enumerate(gt.classes)}
 
     # Labels -> class indices; unknown labels are dropped (or raise).
-    try:
-        lab = np.fromiter(map(class_index.get, sub.labels, itertools.repeat(-1)),
-                          dtype=np.int64, count=len(sub.labels))
-    except TypeError as exc:                                    # unhashable label
-        bad = next(lbl for lbl in sub.labels if not isinstance(lbl, Hashable))
-        raise ValueError(f"detections {_describe(detections)}: 'label' must be a string, "
-                         f"got {bad!r}") from exc
+    lab = np.fromiter(map(class_index.get, sub.labels, itertools.repeat(-1)),
+                      dtype=np.int64, count=len(sub.labels))
     unknown: dict = {}
     for i in np.flatnonzero(lab < 0).tolist():
         lbl = sub.labels[i]
         unknown[lbl] = unknown.get(lbl, 0) + 1
     if unknown:
         desc = ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown.items(), key=str))
-        msg = (f"detections {_describe(detections)}: {sum(unknown.values())} prediction(s) with "
+        msg = (f"detections {describe(detections)}: {sum(unknown.values())} prediction(s) with "
                f"label(s) absent from the {subset!r} ground truth: {desc}")
         if unknown_labels == "error":
             raise ValueError(msg)
@@ -767,112 +626,3 @@ def evaluate_detections(
                                         if n_per_class[c] == 0],
         "unknown_labels": dict(unknown),
     }
-
-
-# --------------------------------------------------------------------------------------------
-# Plot and CLI
-# --------------------------------------------------------------------------------------------
-def plot_ar_an(result: Mapping, path: Union[str, os.PathLike], title: Optional[str] = None,
-               n_threshold_curves: int = 5) -> None:
-    """Write the AR-AN curve of an ``evaluate_proposals`` result to ``path`` (PNG).
-
-    Draws the recall curve of up to ``n_threshold_curves`` evenly spread tIoU thresholds and the
-    average recall (bold), with the AUC in the legend.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    ppv = np.asarray(result["proposals_per_video"])
-    recall = np.asarray(result["recall"])
-    thr = np.asarray(result.get("tiou_thresholds", np.arange(recall.shape[0])))
-    fig = Figure(figsize=(6, 4.5), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    n = recall.shape[0]
-    picks = sorted(set(np.linspace(0, n - 1, min(n_threshold_curves, n)).round().astype(int)))
-    cmap = __import__("matplotlib").colormaps["viridis"]
-    for i, ti in enumerate(picks):
-        ax.plot(ppv, recall[ti], color=cmap(i / max(len(picks) - 1, 1)), linewidth=1.2,
-                label=f"tIoU {thr[ti]:.2f}")
-    ax.plot(ppv, np.asarray(result["avg_recall"]), color="tab:red", linewidth=2.5,
-            label=f"average (AUC {float(result['AUC']):.2f})")
-    ax.set_xlabel("Average number of proposals per video")
-    ax.set_ylabel("Recall")
-    ax.set_ylim(0, 1)
-    ax.set_xlim(0, float(ppv[-1]) if ppv.size else 1)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or "AR-AN")
-    fig.tight_layout()
-    fig.savefig(os.fspath(path), format="png")
-
-
-def _jsonable(obj):
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m shared.metrics.activitynet",
-        description="Official ActivityNet proposal / detection evaluation (numpy).")
-    parser.add_argument("task", choices=["proposals", "detections"])
-    parser.add_argument("--gt", required=True, help="ground-truth JSON (ActivityNet layout)")
-    parser.add_argument("--pred", required=True, help="submission JSON ('results')")
-    parser.add_argument("--subset", default="validation")
-    parser.add_argument("--max-avg-nr-proposals", type=float, default=100,
-                        help="proposal budget per video (0: all proposals); proposals only")
-    parser.add_argument("--tiou-thresholds", default="0.5:0.95:0.05",
-                        help="start:stop:step (inclusive) or comma list")
-    parser.add_argument("--plot", default=None, help="AR-AN PNG (proposals only)")
-    parser.add_argument("--json", default=None, help="write all numbers to this JSON")
-    args = parser.parse_args(argv)
-    thr = parse_tiou_thresholds(args.tiou_thresholds)
-    print(f"tIoU thresholds: {np.array2string(thr, precision=2, separator=', ')}")
-    if args.task == "proposals":
-        m = args.max_avg_nr_proposals
-        if m and float(m).is_integer():
-            m = int(m)
-        res = evaluate_proposals(args.gt, args.pred, subset=args.subset,
-                                 max_avg_nr_proposals=m, tiou_thresholds=thr)
-        print(f"videos: {res['n_videos']}  ground-truth segments: {res['n_gt']}  "
-              f"proposals loaded: {res['n_proposals']}  kept: {res['n_proposals_kept']}")
-        for key, val in res.items():
-            if key.startswith("AR@"):
-                print(f"{key:>8}: {100 * val:7.3f} %")
-        print(f"{'AUC':>8}: {res['AUC']:7.3f} %")
-        if args.plot:
-            plot_ar_an(res, args.plot)
-            print(f"AR-AN curve written to {args.plot}")
-    else:
-        if args.plot:
-            parser.error("--plot is only available for proposals")
-        res = evaluate_detections(args.gt, args.pred, subset=args.subset, tiou_thresholds=thr)
-        print(f"classes: {len(res['classes'])}  ground-truth segments: {res['n_gt']}  "
-              f"predictions: {res['n_predictions']}")
-        if res["classes_without_predictions"]:
-            print("classes without predictions (AP 0): "
-                  + ", ".join(res["classes_without_predictions"]))
-        for t, v in zip(thr, res["mAP_per_tiou"]):
-            print(f"  mAP@{t:.2f}: {100 * v:7.3f} %")
-        print(f"  average mAP: {100 * res['mAP']:7.3f} %")
-    if args.json:
-        out = dict(res)
-        if args.task == "detections":
-            out["ap_per_class"] = {c: res["ap"][:, i].tolist()
-                                   for i, c in enumerate(res["classes"])}
-        with open(args.json, "w", encoding="utf-8") as fobj:
-            json.dump(_jsonable(out), fobj, indent=1)
-        print(f"numbers written to {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -32,7 +32,8 @@ Meters (``SmoothedValue``, ``MetricLogger``) live in ``shared.log``.
 """
 from __future__ import annotations
 
-from typing import List, Sequence, Tuple, Union
+from collections.abc import Sequence
+from typing import Union
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ __all__ = ["accuracy", "mean_average_precision", "average_precision"]
 ArrayLike = Union[np.ndarray, torch.Tensor, Sequence]
 
 
-def accuracy(output: ArrayLike, target: ArrayLike, topk: Sequence[int] = (1, 5)) -> List[float]:
+def accuracy(output: ArrayLike, target: ArrayLike, topk: Sequence[int] = (1, 5)) -> list[float]:
     """Top-k accuracies in percent for scores ``output [N, C]`` and ``target`` ([N] indices or [N, C]).
 
     Returns ``[acc@k for k in topk]`` as Python floats. See the module docstring for ties (stable, lower
@@ -88,7 +89,7 @@ def average_precision(scores: ArrayLike, labels: ArrayLike) -> float:
     return float(mean_average_precision(s, y)[1][0])
 
 
-def mean_average_precision(scores: ArrayLike, labels: ArrayLike) -> Tuple[float, np.ndarray]:
+def mean_average_precision(scores: ArrayLike, labels: ArrayLike) -> tuple[float, np.ndarray]:
     """Multi-label mAP: ``scores [N, C]`` (real), ``labels [N, C]`` multi-hot.
 
     Returns ``(mAP, ap)`` with ``ap [C]`` float64 per-class AP (NaN for classes with no positive) and

@@ -62,7 +62,8 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from typing import Any, Dict, NamedTuple, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -82,7 +83,7 @@ COCO_STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR
 
 
 # ----------------------------------------------------------------------------------------------- IoU
-def _edges(boxes: np.ndarray, fmt: str) -> Tuple[np.ndarray, ...]:
+def _edges(boxes: np.ndarray, fmt: str) -> tuple[np.ndarray, ...]:
     """(x1, y1, x2, y2, area) with bbIou's arithmetic for xywh (x2 = x + w, area = w * h)."""
     if fmt == "xywh":
         x, y, w, h = boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3]
@@ -178,7 +179,7 @@ class GreedyMatch(NamedTuple):
     gt_match: np.ndarray
 
 
-def _last_argmax(mask: np.ndarray, values: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _last_argmax(mask: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.where(mask, values, -np.inf)
     n = v.shape[-1]
     return n - 1 - np.argmax(v[..., ::-1], axis=-1), mask.any(axis=-1)
@@ -382,7 +383,7 @@ def load_json(src: Any) -> Any:
     return src
 
 
-def _index_of(sorted_ids: np.ndarray, ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+def _index_of(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Position of each id in ``sorted_ids`` and whether it is there."""
     if len(sorted_ids) == 0:
         return np.zeros(len(ids), np.int64), np.zeros(len(ids), bool)
@@ -391,7 +392,7 @@ def _index_of(sorted_ids: np.ndarray, ids: np.ndarray) -> Tuple[np.ndarray, np.n
     return pos, sorted_ids[pos] == ids
 
 
-def _summarize(ev: Dict[str, Any], ap: int, iou_thr=None, area="all", max_dets=100) -> float:
+def _summarize(ev: dict[str, Any], ap: int, iou_thr=None, area="all", max_dets=100) -> float:
     """``COCOeval.summarize._summarize``, line for line."""
     aind = [i for i, a in enumerate(ev["area_lbl"]) if a == area]
     mind = [i for i, m in enumerate(ev["max_dets"]) if m == max_dets]
@@ -409,10 +410,10 @@ def _summarize(ev: Dict[str, Any], ap: int, iou_thr=None, area="all", max_dets=1
 
 
 def coco_evaluate(gt_json: Any, dt_json: Any, iou_type: str = "bbox", *,
-                  img_ids: Optional[Sequence[int]] = None, cat_ids: Optional[Sequence[int]] = None,
+                  img_ids: Sequence[int] | None = None, cat_ids: Sequence[int] | None = None,
                   iou_thrs: Sequence[float] = COCO_IOU_THRS, rec_thrs: Sequence[float] = COCO_REC_THRS,
                   max_dets: Sequence[int] = COCO_MAX_DETS, area_rng: Sequence[Sequence[float]] = COCO_AREA_RNG,
-                  area_lbl: Sequence[str] = COCO_AREA_LBL) -> Dict[str, Any]:
+                  area_lbl: Sequence[str] = COCO_AREA_LBL) -> dict[str, Any]:
     """COCO box evaluation, equal to pycocotools ``COCOeval(gt, dt, 'bbox')`` + evaluate/accumulate/summarize.
 
     ``gt_json``: path (``.json``/``.json.gz``) or dict in COCO format (or a pycocotools ``COCO``);
@@ -548,7 +549,7 @@ def coco_evaluate(gt_json: Any, dt_json: Any, iou_type: str = "bbox", *,
     for k, cid in enumerate(cats):
         s = precision[:, :, k, a_all[0] if a_all else 0, n_m - 1]
         per_cat[int(cid)] = float(np.mean(s[s > -1])) if np.any(s > -1) else float("nan")
-    out: Dict[str, Any] = dict(zip(COCO_STAT_NAMES, stats))
+    out: dict[str, Any] = dict(zip(COCO_STAT_NAMES, stats))
     out["stats"] = stats
     out["per_category_AP"] = per_cat
     out.update(ev)

@@ -39,7 +39,7 @@ buffers such as BN running statistics never).
 from __future__ import annotations
 
 import math
-from typing import Any, List, Tuple
+from typing import Any
 
 import torch
 from torch import nn
@@ -48,7 +48,7 @@ from torch.nn.modules.conv import _ConvNd
 __all__ = ["count_madds", "madds_breakdown", "count_params", "module_madds"]
 
 
-def module_madds(module: nn.Module, inputs: Tuple[Any, ...], output: Any) -> int:
+def module_madds(module: nn.Module, inputs: tuple[Any, ...], output: Any) -> int:
     """MAdds of one call of a counted module (conv, transposed conv, linear); 0 for any other module."""
     if isinstance(module, _ConvNd):
         kernel = math.prod(int(k) for k in module.kernel_size)
@@ -66,7 +66,7 @@ def _is_counted(module: nn.Module) -> bool:
     return isinstance(module, (_ConvNd, nn.Linear))
 
 
-def _model_device_dtype(model: nn.Module) -> Tuple[torch.device, torch.dtype]:
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
     device, dtype = torch.device("cpu"), torch.get_default_dtype()
     for p in model.parameters():
         device = p.device
@@ -81,7 +81,7 @@ def _is_shape(obj: Any) -> bool:
         isinstance(s, int) and not isinstance(s, bool) for s in obj)
 
 
-def _make_inputs(model: nn.Module, input_size: Any) -> Tuple[Any, ...]:
+def _make_inputs(model: nn.Module, input_size: Any) -> tuple[Any, ...]:
     """Positional arguments for ``model(*args)``.
 
     ``input_size`` may be one shape ``(1, 3, 224, 224)``, a tuple/list of shapes (one per positional input),
@@ -106,7 +106,7 @@ def _make_inputs(model: nn.Module, input_size: Any) -> Tuple[Any, ...]:
     raise TypeError(f"input_size must be a shape, a tensor, or a sequence of them; got {input_size!r}")
 
 
-def madds_breakdown(model: nn.Module, input_size: Any) -> List[Tuple[str, str, int]]:
+def madds_breakdown(model: nn.Module, input_size: Any) -> list[tuple[str, str, int]]:
     """Per-module MAdds: ``[(qualified module name, class name, madds), ...]``.
 
     One entry per counted module (conv / transposed conv / linear) that ran at least once, in the order of
@@ -116,7 +116,7 @@ def madds_breakdown(model: nn.Module, input_size: Any) -> List[Tuple[str, str, i
     """
     args = _make_inputs(model, input_size)
     totals: dict = {}
-    order: List[str] = []
+    order: list[str] = []
     types: dict = {}
     handles = []
 

@@ -41,7 +41,6 @@ Differences from torchreid, on purpose:
 from __future__ import annotations
 
 import sys
-from typing import Optional
 
 import numpy as np
 
@@ -71,8 +70,8 @@ def evaluate_rank(
     q_camids,
     g_camids,
     max_rank: int = 50,
-    chunk_size: Optional[int] = None,
-    sort_kind: Optional[str] = None,
+    chunk_size: int | None = None,
+    sort_kind: str | None = None,
 ) -> dict:
     """Market-1501 CMC / mAP / mINP of a query x gallery distance matrix.
 

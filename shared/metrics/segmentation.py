@@ -28,7 +28,7 @@ Counts are int64 (exact); ratios are float64 and match cityscapesScripts to ~1e-
 from __future__ import annotations
 
 import sys
-from typing import Dict, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ CITYSCAPES_CLASSES = (
 
 # Cityscapes categories in train ids (cityscapesscripts/helpers/labels.py, 'void' has no
 # evaluated class).
-CITYSCAPES_CATEGORIES: Dict[str, tuple] = {
+CITYSCAPES_CATEGORIES: dict[str, tuple] = {
     "flat": (0, 1),
     "construction": (2, 3, 4),
     "object": (5, 6, 7),
@@ -84,7 +84,7 @@ class ConfusionMatrix:
         res = cm.compute()                # res["miou"], res["iou"], res["aacc"], ...
     """
 
-    def __init__(self, num_classes: int, ignore_index: Optional[int] = 255):
+    def __init__(self, num_classes: int, ignore_index: int | None = 255):
         num_classes = int(num_classes)
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1, got {num_classes}")
@@ -101,7 +101,7 @@ class ConfusionMatrix:
         self._np[...] = 0
         self._torch = None
 
-    def update(self, pred, target) -> "ConfusionMatrix":
+    def update(self, pred, target) -> ConfusionMatrix:
         """Add a batch of integer label maps of identical shape (any shape, e.g. [B, H, W])."""
         if _is_tensor(pred) or _is_tensor(target):
             self._update_torch(pred, target)
@@ -160,7 +160,7 @@ class ConfusionMatrix:
         else:
             self._torch += counts.to(self._torch.device)
 
-    def merge(self, other: "ConfusionMatrix") -> "ConfusionMatrix":
+    def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
         """Add the counts of another matrix (same ``num_classes``) into this one."""
         if not isinstance(other, ConfusionMatrix):
             raise TypeError(f"can only merge a ConfusionMatrix, got {type(other).__name__}")
@@ -169,7 +169,7 @@ class ConfusionMatrix:
         self._np += other.matrix_full
         return self
 
-    def all_reduce(self) -> "ConfusionMatrix":
+    def all_reduce(self) -> ConfusionMatrix:
         """Sum the counts over all ranks (torch.distributed SUM); no-op when not initialised."""
         torch = sys.modules.get("torch")
         if torch is None:
@@ -205,7 +205,7 @@ class ConfusionMatrix:
         """int64 ``[C, C]`` confusion matrix, rows = GT class, columns = predicted class."""
         return self.matrix_full[:, : self.num_classes]
 
-    def compute(self, categories: Optional[Mapping[str, Sequence[int]]] = None) -> dict:
+    def compute(self, categories: Mapping[str, Sequence[int]] | None = None) -> dict:
         """Per-class and mean scores.
 
         Returns a dict with ``iou``, ``acc`` (float64 arrays [C], NaN where undefined),

@@ -52,7 +52,7 @@ should report which one they used.
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -149,7 +149,7 @@ def spoof_metrics(
     p_spoof,
     is_spoof,
     fprs: Iterable[float] = (1e-2, 5e-3, 1e-3),
-    threshold: Optional[float] = None,
+    threshold: float | None = None,
     threshold_scale: str = "p_spoof",
 ) -> dict:
     """All CelebA-Spoof / CDCN anti-spoofing metrics (see the module docstring for definitions).

@@ -1,74 +1,31 @@
 """Two gloo processes on CPU: DDP on two halves of a batch == one process on the whole batch."""
+import importlib.util
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-import torch.multiprocessing as mp
 
 from shared import dist
 from shared.testing import run_script, torchrun
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _model():
-    torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.Tanh(), torch.nn.Linear(7, 3))
-
-
-def _batch():
-    g = torch.Generator().manual_seed(1)
-    return torch.randn(8, 5, generator=g), torch.randn(8, 3, generator=g)
-
-
-def _step(model, x, y):
-    opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    loss = torch.nn.functional.mse_loss(model(x), y)
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    return loss
-
-
-def _worker(rank, world, port, out_path):
-    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
-                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    assert dist.init_distributed("cpu")
-    assert dist.world_size() == world and dist.rank() == rank
-    model = dist.wrap_model(_model(), torch.device("cpu"))
-    x, y = _batch()
-    half = x.shape[0] // world
-    loss = _step(model, x[rank * half:(rank + 1) * half], y[rank * half:(rank + 1) * half])
-    mean_loss = dist.reduce_mean(loss)
-    reduced = dist.reduce_dict({"a": float(rank), "b": 2.0})
-    gathered = dist.all_gather_object({"rank": rank})
-    stamp = dist.broadcast_object(f"from-{rank}")
-    if dist.is_main():
-        torch.save({"params": [p.detach() for p in dist.unwrap(model).parameters()],
-                    "mean_loss": mean_loss, "reduced": reduced, "gathered": gathered,
-                    "stamp": stamp}, out_path)
-    dist.cleanup()
+_spec = importlib.util.spec_from_file_location("ddp_step", ROOT / "shared/tests/ddp_step.py")
+ddp_step = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ddp_step)
 
 
 def test_ddp_step_equals_single_process(tmp_path):
+    """Two gloo ranks on the two halves of a batch == one process on the whole batch."""
     out = tmp_path / "ddp.pt"
-    mp.spawn(_worker, args=(2, _free_port(), str(out)), nprocs=2, join=True)
+    proc = torchrun(ROOT / "shared/tests/ddp_step.py", out, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     res = torch.load(out, weights_only=True)
-    model = _model()
-    x, y = _batch()
-    full_loss = _step(model, x, y)
-    for p_ddp, p_single in zip(res["params"], model.parameters()):
+    assert res["world"] == 2
+    net = ddp_step.model()
+    x, y = ddp_step.batch()
+    full_loss = ddp_step.step(net, x, y)
+    for p_ddp, p_single in zip(res["params"], net.parameters()):
         torch.testing.assert_close(p_ddp, p_single.detach(), atol=1e-6, rtol=0)
     # mean of the two half-batch losses is the full-batch loss (equal halves)
     torch.testing.assert_close(res["mean_loss"], full_loss.detach(), atol=1e-6, rtol=0)

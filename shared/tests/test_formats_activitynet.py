@@ -11,14 +11,16 @@ from shared.formats import (
     FormatError,
     Hdf5FeatureFile,
     MissingFeatureError,
+    classification_submission,
+    load_ground_truth,
+    load_submission,
     normalize_video_id,
-    read_anno_action_json,
     read_classification_json,
     read_feature_csv,
     read_ground_truth,
     read_proposal_json,
-    read_thumos_csv,
-    read_video_info_csv,
+    write_classification_json,
+    write_detection_json,
     write_proposal_json,
 )
 
@@ -94,103 +96,6 @@ def test_read_ground_truth_not_json(tmp_path):
         read_ground_truth(p)
     with pytest.raises(FileNotFoundError, match="nothere.json"):
         read_ground_truth(tmp_path / "nothere.json")
-
-
-VIDEO_INFO = """video,numFrame,seconds,fps,rfps,subset,featureFrame
-v_---9CpRcKoU,418,14.07,30.0,29.7085998579,training,400
-v_--0edUL8zmA,2303,92.18,25.0,24.9837274897,validation,2304
-"""
-
-
-def test_read_video_info_csv(tmp_path):
-    p = _write(tmp_path / "video_info_new.csv", VIDEO_INFO)
-    info = read_video_info_csv(p)
-    assert list(info) == ["v_---9CpRcKoU", "v_--0edUL8zmA"]
-    assert info["v_---9CpRcKoU"] == {"num_frames": 418, "seconds": 14.07, "fps": 30.0,
-                                     "rfps": 29.7085998579, "subset": "training",
-                                     "feature_frame": 400}
-    assert info["v_--0edUL8zmA"]["feature_frame"] == 2304  # may exceed numFrame (real data)
-
-
-@pytest.mark.parametrize("text, needle", [
-    (VIDEO_INFO.replace("featureFrame", "featFrame"), "missing column(s) ['featureFrame']"),
-    (VIDEO_INFO.replace("418,14.07", "abc,14.07"), "line 2 (video 'v_---9CpRcKoU') numFrame"),
-    (VIDEO_INFO.replace(",training,400", ",training"), "line 2: 6 fields"),
-    (VIDEO_INFO.replace("92.18", "0"), "seconds must be positive"),
-    (VIDEO_INFO + VIDEO_INFO.splitlines()[1] + "\n", "duplicated video"),
-    ("", "empty file"),
-])
-def test_read_video_info_csv_errors(tmp_path, text, needle):
-    p = _write(tmp_path / "vi.csv", text)
-    with pytest.raises(FormatError) as e:
-        read_video_info_csv(p)
-    assert str(p) in str(e.value) and needle in str(e.value)
-
-
-ANNO = {
-    "v_QOlSCBRmfWY": {"duration_second": 82.73, "duration_frame": 2067,
-                      "annotations": [{"segment": [6.19, 77.73], "label": "Ballet"}],
-                      "feature_frame": 2064},
-    "v_KrwFx7kw2pY": {"duration_second": 223.66, "duration_frame": 5590, "annotations": [],
-                      "feature_frame": 5584},
-}
-
-
-def test_read_anno_action_json(tmp_path):
-    p = tmp_path / "anet_anno_action.json"
-    p.write_text(json.dumps(ANNO))
-    a = read_anno_action_json(p)
-    assert a["v_QOlSCBRmfWY"] == {"duration_second": 82.73, "duration_frame": 2067,
-                                  "feature_frame": 2064, "annotations": [(6.19, 77.73, "Ballet")]}
-    assert a["v_KrwFx7kw2pY"]["annotations"] == []
-    bad = json.loads(json.dumps(ANNO))
-    del bad["v_KrwFx7kw2pY"]["feature_frame"]
-    p.write_text(json.dumps(bad))
-    with pytest.raises(FormatError, match=r"anet_anno_action.json: video 'v_KrwFx7kw2pY': "
-                                          r"missing key 'feature_frame'"):
-        read_anno_action_json(p)
-    bad = json.loads(json.dumps(ANNO))
-    bad["v_QOlSCBRmfWY"]["duration_frame"] = 20.5
-    p.write_text(json.dumps(bad))
-    with pytest.raises(FormatError, match="expected an integer"):
-        read_anno_action_json(p)
-    p.write_text(json.dumps(GT))
-    with pytest.raises(FormatError, match="read_ground_truth"):
-        read_anno_action_json(p)
-
-
-THUMOS = """video-name,t-init,t-end,f-init,f-end,video-duration,frame-rate,video-frames,label-idx
-video_validation_0000051,67.5,75.9,2025,2277,169.79,30.0,5094,12
-video_validation_0000051,85.9,90.6,2577,2718,169.79,30.0,5094,-1
-video_test_0000004,0.2,1.1,6,33,33.47,30.0,1004,8
-"""
-
-
-def test_read_thumos_csv(tmp_path):
-    p = _write(tmp_path / "thumos.csv", THUMOS)
-    t = read_thumos_csv(p)
-    assert list(t) == ["video_validation_0000051", "video_test_0000004"]
-    v = t["video_validation_0000051"]
-    assert v["duration"] == 169.79 and v["fps"] == 30.0 and v["num_frames"] == 5094
-    assert v["annotations"] == [(67.5, 75.9, 12, False), (85.9, 90.6, -1, True)]
-    # pandas' index column is tolerated
-    lines = THUMOS.splitlines()
-    indexed = "\n".join([","+lines[0]] + [f"{i},{x}" for i, x in enumerate(lines[1:])]) + "\n"
-    assert read_thumos_csv(_write(tmp_path / "idx.csv", indexed)) == t
-
-
-@pytest.mark.parametrize("old, new, needle", [
-    ("label-idx", "label", "missing column(s) ['label-idx']"),
-    ("67.5,75.9", "75.9,67.5", "t-end 67.5 is before t-init 75.9"),
-    ("0.2,1.1,6,33,33.47", "0.2,1.1,6,33,abc", "line 4 (video 'video_test_0000004') video-duration"),
-    ("85.9,90.6,2577,2718,169.79", "85.9,90.6,2577,2718,170.5", "disagree with an earlier row"),
-    (",12\n", ",1.5\n", "expected an integer"),
-])
-def test_read_thumos_csv_errors(tmp_path, old, new, needle):
-    p = _write(tmp_path / "th.csv", THUMOS.replace(old, new, 1))
-    with pytest.raises(FormatError) as e:
-        read_thumos_csv(p)
-    assert str(p) in str(e.value) and needle in str(e.value)
 
 
 def test_read_feature_csv(tmp_path):
@@ -328,3 +233,72 @@ def test_read_classification_json(tmp_path):
     p.write_text(json.dumps({"results": {"abc": [{"label": 3, "score": 0.8}]}}))
     with pytest.raises(FormatError, match=r"cuhk_anet17_pred.json: video 'abc' entry 0: 'label'"):
         read_classification_json(p)
+
+
+def test_load_ground_truth_columns(tmp_path):
+    gt = load_ground_truth(GT)
+    assert gt.video_ids == ["abc", "v_def", "ghi", "jkl"] and gt.subsets[1] == "validation"
+    assert gt.counts.tolist() == [2, 1, 0, 0] and gt.labels == ["Surfing", "Ballet", "Surfing"]
+    np.testing.assert_array_equal(gt.segments, [[10.0, 20.5], [30, 40], [0.01, 49.9]])
+    assert gt.classes == ["Ballet", "Surfing"]
+    # the evaluators need no duration; the per-video view does
+    d = json.loads(json.dumps(GT))
+    d["database"]["abc"].pop("duration")
+    assert load_ground_truth(d).durations[0] is None
+    with pytest.raises(FormatError, match="video 'abc': missing key 'duration'"):
+        read_ground_truth(d)
+    # unordered segments: refused unless asked (the official evaluators accept them)
+    d["database"]["abc"]["annotations"][0]["segment"] = [20, 10]
+    with pytest.raises(FormatError, match="segment end 10.0 is before"):
+        load_ground_truth(d)
+    assert load_ground_truth(d, ordered_segments=False).segments[0].tolist() == [20, 10]
+
+
+def test_load_submission_columns_and_errors_name_the_row(tmp_path):
+    doc = {"results": {"a": [{"segment": [0, 1], "score": 3}, {"segment": [2, 4], "score": 1}],
+                       "b": [{"segment": [1, 2], "score": 2, "label": "x"}], "c": []}}
+    sub = load_submission(doc)
+    assert sub.video_ids == ["a", "b", "c"] and sub.counts.tolist() == [2, 1, 0]
+    assert sub.scores.dtype == np.int64 and sub.scores.tolist() == [3, 1, 2]  # the official dtype
+    assert sub.labels == [None, None, "x"]
+    assert load_submission(doc, exclude={"a"}).video_ids == ["b", "c"]
+    assert load_submission(doc, labels="ignore").labels is None
+    doc["results"]["a"][1]["score"] = 0.5
+    assert load_submission(doc).scores.dtype == np.float64
+    rows = [{"segment": [i, i + 1], "score": 0.5} for i in range(50)]
+    for bad, needle in [({"score": float("nan")}, "video 'v' proposal 37 'score': expected a finite number, got NaN"),
+                        ({"score": True}, "video 'v' proposal 37 'score': expected a number"),
+                        ({"segment": [1, "2"]}, "video 'v' proposal 37 segment end: expected a number"),
+                        ({"segment": [3, float("inf")]}, "video 'v' proposal 37 segment end: expected a finite"),
+                        ({"segment": [3, 2]}, "video 'v' proposal 37: segment end 2.0 is before its start 3.0"),
+                        ({"label": 7}, "video 'v' proposal 37: 'label' must be a string")]:
+        rr = [dict(r) for r in rows]
+        rr[37].update(bad)
+        with pytest.raises(FormatError) as e:
+            load_submission({"results": {"w": rows, "v": rr}})
+        assert needle in str(e.value), str(e.value)
+    rr = [dict(r) for r in rows]
+    rr[37]["segment"] = [3, 2]
+    assert load_submission({"results": {"v": rr}}, ordered_segments=False).segments[37].tolist() == [3, 2]
+    with pytest.raises(FormatError, match="video 'v' proposal 1: missing key 'label'"):
+        load_submission({"results": {"v": [{"segment": [0, 1], "score": 1, "label": "a"},
+                                           {"segment": [0, 1], "score": 1}]}}, labels="required")
+
+
+def test_detection_and_classification_writers(tmp_path):
+    dets = {"abc": [{"segment": [1, 2], "score": 0.3, "label": "Surfing"}], "def": []}
+    p = write_detection_json(dets, tmp_path / "det.json", external_data={"used": False})
+    doc = json.loads(p.read_text())
+    assert doc["version"] == "VERSION 1.3" and doc["external_data"] == {"used": False}
+    assert read_proposal_json(p, require_label=True) == {
+        "abc": [{"segment": [1.0, 2.0], "score": 0.3, "label": "Surfing"}], "def": []}
+    with pytest.raises(ValueError, match="video 'abc' proposal 0: a detection needs a 'label'"):
+        write_detection_json({"abc": [{"segment": [1, 2], "score": 0.3}]}, tmp_path / "x.json")
+    with pytest.raises(ValueError, match="detections need labels"):
+        write_detection_json({"abc": np.array([[0.0, 1.0, 0.5]])}, tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()
+    p = write_classification_json({"abc": {"Ballet": 0.1, "Surfing": 0.8}}, tmp_path / "cls.json")
+    assert read_classification_json(p) == {"abc": [{"label": "Surfing", "score": 0.8},
+                                                   {"label": "Ballet", "score": 0.1}]}
+    with pytest.raises(ValueError, match="non-finite class score"):
+        classification_submission({"abc": {"Ballet": float("nan")}})

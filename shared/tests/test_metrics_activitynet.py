@@ -9,26 +9,17 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shared.bench.bench_activitynet import reference_detection, reference_proposals
-from shared.metrics.activitynet import (
-    evaluate_detections,
-    evaluate_proposals,
-    main,
-    parse_tiou_thresholds,
-    plot_ar_an,
-    segment_tiou,
-)
+from shared.metrics.activitynet import evaluate_detections, evaluate_proposals, parse_tiou_thresholds, segment_tiou
+from shared.metrics.plots import plot_ar_an, plot_ar_an_compare
 
 FIX = Path(__file__).parent / "fixtures" / "activitynet"
 TOL = 1e-9
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _inputs(case):
@@ -437,44 +428,17 @@ def test_malformed_inputs(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# Plot and CLI
+# Plots (shared.metrics.plots); the command-line evaluation lives in bsnpp/eval.py and
+# actnet_challenge/eval.py, tested there
 # ---------------------------------------------------------------------------------------------
 def test_plot_ar_an(tmp_path):
     res = evaluate_proposals(GT2, PROPS2, max_avg_nr_proposals=2)
     out = tmp_path / "curve.png"
     plot_ar_an(res, out)
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_cli_proposals_writes_png_and_json(tmp_path, capsys):
-    d = FIX / "small"
-    png, js = tmp_path / "arn.png", tmp_path / "out.json"
-    rc = main(["proposals", "--gt", str(d / "ground_truth.json"), "--pred",
-               str(d / "proposals.json"), "--plot", str(png), "--json", str(js)])
-    assert rc == 0
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    out = json.loads(js.read_text())
-    exp = _expected("small", "proposal")
-    assert abs(out["AUC"] - exp["AUC"]) <= TOL and abs(out["AR@100"] - exp["AR@100"]) <= TOL
-    assert len(out["avg_recall"]) == 100
-    text = capsys.readouterr().out
-    assert "AUC" in text and "AR@100" in text
-
-
-def test_cli_detections_subprocess(tmp_path):
-    d = FIX / "small"
-    js = tmp_path / "det.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "shared.metrics.activitynet", "detections", "--gt",
-         str(d / "ground_truth.json"), "--pred", str(d / "detections.json"),
-         "--tiou-thresholds", "0.5:0.95:0.05", "--json", str(js)],
-        capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert "average mAP" in proc.stdout
-    out = json.loads(js.read_text())
-    exp = _expected("small", "detection")
-    assert abs(out["mAP"] - exp["average_mAP"]) <= TOL
-    assert set(out["ap_per_class"]) == set(exp["AP_per_class"])
+    both = tmp_path / "both.png"
+    plot_ar_an_compare({"a": res, "b": evaluate_proposals(GT2, PROPS2, max_avg_nr_proposals=1)}, both)
+    assert both.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_parse_tiou_thresholds():

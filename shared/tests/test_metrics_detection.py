@@ -14,9 +14,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.metrics.detection import (COCO_REC_THRS, COCO_STAT_NAMES, ap_all_points, ap_coco_101, box_iou,
-                                      box_iou_coco, coco_evaluate, load_json, match_greedy,
-                                      match_greedy_grouped, pairwise_iou_grouped)
+from shared.metrics.detection import (
+    COCO_REC_THRS,
+    COCO_STAT_NAMES,
+    ap_all_points,
+    ap_coco_101,
+    box_iou,
+    box_iou_coco,
+    coco_evaluate,
+    load_json,
+    match_greedy,
+    match_greedy_grouped,
+    pairwise_iou_grouped,
+)
 
 FIX = Path(__file__).parent / "fixtures" / "coco" / "medium"
 TOL = 1e-9
@@ -123,7 +133,7 @@ def make_case(seed: int, n_img: int = 40, n_cat: int = 4, id0: bool = False):
                     anns.append(dict(anns[-1], id=ann_id, iscrowd=0))
                     ann_id += 1
             n_dt = 120 if (ii == 1 and cat == cat_ids[0]) else int(rng.integers(0, 8))
-            for j in range(n_dt):
+            for _j in range(n_dt):
                 if gts and rng.random() < 0.7:
                     x, y, w, h = gts[int(rng.integers(len(gts)))]
                     x, y = x + float(rng.integers(-2, 3) * 2), y + float(rng.integers(-2, 3) * 2)

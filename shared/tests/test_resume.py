@@ -15,7 +15,7 @@ def _run(out, *extra):
     env = dict(os.environ, OMP_NUM_THREADS="1", SHARED_NO_PROGRESS="1")
     return subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--epochs", "6",
                            "--output-dir", str(out), "--seed", "3", *extra],
-                          env=env, capture_output=True, text=True, timeout=120)
+                          env=env, capture_output=True, text=True, timeout=600)
 
 
 def _final(out):
