@@ -92,7 +92,7 @@ openimages_det-check: $(STAMP) ## check an Open Images tree (DATA=; toy data whe
 	cd openimages_det && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
 topo_connectivity-det: $(STAMP) ## TopoNet Faster R-CNN + FPN on COCO (DATA=; toy COCO set and configs/toy_det.yaml when empty)
 	cd topo_connectivity && $(LAUNCH) train_det.py $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy_det.yaml)) $(ARGS)
-cocas_reid-check: $(STAMP) ## check a COCAS+ / Market-1501 tree (DATA=, ARGS='--dataset market1501'): JSON report
-	cd cocas_reid && $(PY) check_data.py --data-root $(if $(DATA),$(abspath $(DATA)),../data/toy/cocas_reid) $(ARGS)
+cocas_reid-check: $(STAMP) ## check a COCAS+ / Market-1501 tree (DATA=; toy data when empty; ARGS='--dataset market1501'): JSON report
+	cd cocas_reid && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
 cocas_reid-detect: $(STAMP) ## train the clothes detector and write the gallery's clothes boxes
 	cd cocas_reid && $(LAUNCH) detect_clothes.py $(PAPER_FLAGS)

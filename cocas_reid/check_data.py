@@ -2,6 +2,7 @@
 
     python check_data.py --dataset cocas|market1501 --data-root D [--train-list F] [--variant raw]
                          [--dump F.json]
+    python check_data.py          # the embedded toy data (written first if absent; make cocas_reid-check)
 
 Prints `train_images`, `train_ids`, `query_images`, `query_ids`, `gallery_images`, `gallery_ids`
 (distractors, pid 0, not counted), `distractors`, `junk_skipped`, `cameras` (distinct cameras),
@@ -19,12 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from cocas_reid.data import DataError, load_dataset
+from cocas_reid.toy import DEFAULT_OUT, make_toy_dataset
 
 
 def get_args_parser(add_help=True):
     p = argparse.ArgumentParser("cocas_reid check_data", add_help=add_help)
     p.add_argument("--dataset", default="cocas", choices=["cocas", "market1501"], help="layout of --data-root")
-    p.add_argument("--data-root", required=True, help="dataset root")
+    p.add_argument("--data-root", default="", help="dataset root; empty = the embedded COCAS+ toy data (written on first use)")
     p.add_argument("--train-list", default="", help="COCAS+ training list, relative to the root unless absolute (default train.txt)")
     p.add_argument("--variant", default="raw", choices=["raw", "desensitized"], help="COCAS image variant")
     p.add_argument("--dump", default="", help="write the kept items here (JSON)")
@@ -46,8 +48,14 @@ def report(data, missing: list) -> dict:
 
 def main(args) -> dict:
     missing = []
+    root = args.data_root
+    if not root:
+        if args.dataset != "cocas":
+            print(f"error: --dataset {args.dataset} needs --data-root (the toy data is COCAS+ only)", file=sys.stderr)
+            raise SystemExit(2)
+        root = make_toy_dataset(DEFAULT_OUT)
     try:
-        data = load_dataset(args.dataset, args.data_root, args.variant, args.train_list, missing_templates=missing)
+        data = load_dataset(args.dataset, root, args.variant, args.train_list, missing_templates=missing)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         raise SystemExit(2) from None
