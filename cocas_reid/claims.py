@@ -6,7 +6,7 @@ BC-Net's claim (Table 2): fusing the biometric feature of the person image with 
 feature of the template beats either branch alone. Each seed runs `train.py`'s toy job (the
 clothes detector once, then toy-bcnet, toy-bf and toy-cf with that seed) and the mAPs are paired
 seed by seed: claims "BC-Net beats the biometric branch alone" and "... the clothes branch alone",
-verdicts from the paired differences (shared.results). The mean rows go into Table 2 as [toy]
+verdicts from the paired differences (shared.results). The mean rows go into the toy table
 rows, with the raw-pixel baseline.
 """
 from __future__ import annotations
@@ -46,9 +46,9 @@ def main(argv=None) -> dict:
               results.claim("bcnet_vs_clothes", "BC-Net beats the clothes branch alone", "mAP", arms, ARMS["bc"],
                             ARMS["cf"], **common)]
     keys = {"mAP": "mAP", "top-1": "rank1", "top-5": "rank5", "top-10": "rank10"}
-    rows = [results.reproduced_row("table2", ROWS[b], {c: float(np.mean([s[b][k] for s in per_seed])) for c, k in keys.items()},
+    rows = [results.reproduced_row("toy", ROWS[b], {c: float(np.mean([s[b][k] for s in per_seed])) for c, k in keys.items()},
                                    **common) for b in ARMS]
-    rows.append(results.reproduced_row("table2", ROWS["pixel"], {"mAP": float(np.mean([s["bc"]["baseline_pixel_mAP"] for s in per_seed])),
+    rows.append(results.reproduced_row("toy", ROWS["pixel"], {"mAP": float(np.mean([s["bc"]["baseline_pixel_mAP"] for s in per_seed])),
                                                                  "top-1": float(np.mean([s["bc"]["baseline_pixel_rank1"] for s in per_seed]))},
                                        **common))
     data = results.update_reproduced(HERE / "results" / "reproduced.json", rows, claims)
