@@ -6,8 +6,8 @@ BC-Net's claim (Table 2): fusing the biometric feature of the person image with 
 feature of the template beats either branch alone. Each seed runs `train.py`'s toy job (the
 clothes detector once, then toy-bcnet, toy-bf and toy-cf with that seed) and the mAPs are paired
 seed by seed: claims "BC-Net beats the biometric branch alone" and "... the clothes branch alone",
-verdicts from the paired differences (shared.results). The mean rows go into the toy table
-rows, with the raw-pixel baseline.
+verdicts from the paired differences (shared.results). The mean rows go into the toy table of
+results/paper.json, with the raw-pixel baseline.
 """
 from __future__ import annotations
 
