@@ -23,6 +23,8 @@ import logging
 import os
 from pathlib import Path
 
+import torch
+
 from cdgcnet import build
 from cdgcnet.data import read_png
 from cdgcnet.engine import evaluate, summarize
@@ -130,6 +132,8 @@ def evaluate_checkpoint(args, path: Path, device, split: str) -> dict:
 def main(args):
     device = resolve_device(args.device)
     dist.init_distributed(device, args.dist_timeout)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     log.setup_logging()
     split = args.split or args.val_split
     try:
