@@ -8,7 +8,8 @@ folder (``<output-dir>/claims/seed<S>/cdgcnet/toy-{cdgc,plain}/<timestamp>/``), 
 ``make cdgcnet-claims`` continues where it stopped, a finished arm is only re-validated, and the
 seeds can be trained in parallel beforehand with the same `train.py` command. The claim records
 the validation mIoU per seed, the paired difference and its verdict; the table rows hold the means
-(with the majority-class baseline). Not a test: it takes a while (2 x 3 toy trainings).
+(with the majority-class baseline); results/per_class_iou_toy.png shows both arms' IoU per class
+(mean over the seeds, bars from the lowest to the highest seed). Not a test: it takes a while (2 x 3 toy trainings).
 """
 from __future__ import annotations
 
@@ -31,8 +32,34 @@ def get_args_parser(add_help=True):
     return p
 
 
+def plot(per_class: dict, path: Path) -> None:
+    """Grouped bars: per class, each arm's mean IoU over the seeds with a min-max range."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    classes = [c for c in next(iter(per_class.values()))[0] if all(
+        r[c] is not None for runs in per_class.values() for r in runs)]
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(6, 3), dpi=100)
+    for i, (label, runs) in enumerate(per_class.items()):
+        v = np.array([[r[c] for c in classes] for r in runs])
+        mean = v.mean(0)
+        ax.bar(x + (i - 0.5) * 0.4, mean, 0.4, label=label,
+               yerr=np.stack([mean - v.min(0), v.max(0) - mean]), capsize=2)
+    ax.set_xticks(x, classes, rotation=30, ha="right")
+    ax.set_ylabel("val IoU (%)")
+    ax.set_title(f"toy: IoU per class, {len(next(iter(per_class.values())))} seeds")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def main(args):
     arms = {"cdgc": [], "plain": []}
+    per_class = {"CDGC": [], "no CDGC": []}
     base = []
     for seed in args.seeds:
         out = str(Path(args.output_dir) / "claims" / f"seed{seed}")
@@ -40,8 +67,9 @@ def main(args):
                                                             "--output-dir", out, "--resume", "auto",
                                                             "--compare", "cdgc", "plain"])
         runs = train.main(targs)
-        for arm in arms:
+        for arm, label in (("cdgc", "CDGC"), ("plain", "no CDGC")):
             arms[arm].append(runs[arm][1]["miou"])
+            per_class[label].append(runs[arm][1]["iou"])
         base.append(runs["cdgc"][1]["baseline_majority_miou"])
     cfg = str(Path(args.config).relative_to(HERE)) if Path(args.config).is_relative_to(HERE) else args.config
     cmd = "make cdgcnet-claims"
@@ -55,6 +83,7 @@ def main(args):
                                                                      ("no CDGC (ours)", arms["plain"]),
                                                                      ("majority class", base))]
     results.update_reproduced(args.out, rows=rows, claims=[claim])
+    plot(per_class, Path(args.out).parent / "per_class_iou_toy.png")
     print(f"CDGC {arms['cdgc']}  no CDGC {arms['plain']}  -> {claim['verdict']} "
           f"({claim['difference']['mean']:+.2f} ± {claim['difference']['std']:.2f}); {args.out}")
     return claim
