@@ -16,13 +16,19 @@ from cdgcnet.loss import SegCriterion
 from cdgcnet.model import MASK_MODES, CDGCNet
 from cdgcnet.toy import DEFAULT_OUT as TOY_ROOT
 from cdgcnet.toy import make_toy_dataset
-from shared import dist
+from shared import config, dist
 
 __all__ = ["add_args", "ARMS", "build_data", "build_model", "build_criterion", "majority_class"]
 
 HERE = Path(__file__).resolve().parent
 TOY_CONFIG = HERE / "configs" / "toy.yaml"
 ARMS = {"cdgc": True, "plain": False}  # --compare arms: the value of --cdgc
+# what a checkpoint's network is made of (eval.py rebuilds it from these) ...
+MODEL_KEYS = ("backbone", "tiny_width", "cdgc", "dim", "head_dim", "aux_dim", "graph_layers", "knn", "embed_dim",
+              "max_nodes", "mask", "dropout", "similarity")
+# ... and what else a resumed run must share with the run it continues
+RESUME_KEYS = MODEL_KEYS + ("dataset", "train_split", "crop_size", "scale_range", "batch_size", "lr", "momentum",
+                            "weight_decay", "iters", "poly_power", "ohem", "ohem_thresh", "ohem_min_kept")
 
 
 def add_args(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -159,6 +165,18 @@ def check_args(args) -> None:
         raise ValueError(f"--compare {args.compare}: an arm is listed twice")
     if args.resume not in ("", "auto") and len(args.compare) > 1:
         raise ValueError("--resume PATH continues one run: give a single --compare arm (or --resume auto)")
+
+
+def check_resume(saved: dict | None, args, path) -> None:
+    """A resumed run must be the run it continues: the settings in RESUME_KEYS must match the
+    checkpoint's (``--resume auto`` after a config change would otherwise mix two recipes)."""
+    if not saved:
+        return
+    now = config.to_plain(vars(args))
+    diff = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in RESUME_KEYS if k in saved and saved[k] != now.get(k)]
+    if diff:
+        raise config.ConfigError(f"{path}: was trained with other settings ({'; '.join(diff)}); "
+                                 "start a fresh run (drop --resume) or restore them")
 
 
 def to_device(batch, device):

@@ -34,8 +34,6 @@ from shared.device import resolve_device, use_amp
 from shared.metrics.segmentation import ConfusionMatrix
 
 logger = logging.getLogger("cdgcnet")
-MODEL_KEYS = ("backbone", "tiny_width", "cdgc", "dim", "head_dim", "aux_dim", "graph_layers", "knn", "embed_dim",
-              "max_nodes", "mask", "dropout", "similarity")
 
 
 def get_args_parser(add_help=True):
@@ -117,7 +115,7 @@ def evaluate_checkpoint(args, path: Path, device, split: str) -> dict:
     ckpt = ckpt_lib.load_checkpoint(path, map_location="cpu")
     if "model" not in ckpt or "args" not in ckpt:
         raise ckpt_lib.CheckpointError(f"{path}: not a cdgcnet training checkpoint (needs 'model' and 'args')")
-    margs = argparse.Namespace(**{**vars(args), **{k: ckpt["args"][k] for k in MODEL_KEYS if k in ckpt["args"]}})
+    margs = argparse.Namespace(**{**vars(args), **{k: ckpt["args"][k] for k in build.MODEL_KEYS if k in ckpt["args"]}})
     margs.pretrained = ""  # the checkpoint holds every weight
     data = build.build_data(argparse.Namespace(**{**vars(args), "val_split": split}), train=False)
     model = build.build_model(margs, data["source"].num_classes)

@@ -95,6 +95,7 @@ def train_one(args, device, name: str | None = None):
     step, best = 0, {"miou": -1.0}
     if resume_from is not None:
         state = ckpt_lib.resume(resume_from, model, optimizer, scheduler, map_location=device)
+        build.check_resume(state.get("args"), args, resume_from)
         step, best = state["step"], state.get("best", best)
         logger.info("resumed from %s at iteration %d", resume_from, step)
     baseline = build.majority_class(train_set)

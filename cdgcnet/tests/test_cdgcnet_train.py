@@ -74,6 +74,9 @@ def test_killed_run_resumes_exactly(tmp_path, toy, monkeypatch):
         torch.testing.assert_close(a["model"][k], b["model"][k], atol=1e-6, rtol=0, msg=k)
     ra, rb = (json.loads((d / "results.json").read_text()) for d in (full, resumed))
     assert ra["miou"] == pytest.approx(rb["miou"], abs=1e-9)
+    # resuming with another recipe (here: a longer schedule) is refused, naming the checkpoint
+    with pytest.raises(config.ConfigError, match=r"checkpoint_last.pt: was trained with other settings \(iters: 5 -> 6\)"):
+        train.main(_args(train.get_args_parser(), tmp_path / "b", toy, *common, "--resume", "auto", "--iters", "6"))
 
 
 def test_two_process_gloo_run_and_eval_reproduce_each_other(tmp_path, toy):
