@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity cocas_reid
+PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity cocas_reid cdgcnet
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
