@@ -24,6 +24,7 @@ from PIL import Image
 
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 from shared.metrics.segmentation import ConfusionMatrix
 
@@ -37,10 +38,7 @@ def train_step(model, criterion, images, labels, optimizer, device, amp: bool, c
     with autocast(device, amp):
         out = model(images, labels)
     terms = criterion({k: v.float() for k, v in out.items()}, labels)
-    for name, v in terms.items():
-        if not torch.isfinite(v):
-            raise FloatingPointError(f"non-finite {name} = {v.item()} (the other terms: "
-                                     f"{ {k: float(x.detach()) for k, x in terms.items() if k != name} })")
+    check_finite(terms, "a training step", terms["loss"])
     optimizer.zero_grad(set_to_none=True)
     terms["loss"].backward()
     if clip_grad > 0:

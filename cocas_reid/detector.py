@@ -21,6 +21,7 @@ from torchvision.transforms import functional as TF
 from cocas_reid.data import image_path
 from cocas_reid.dataset import open_rgb
 from shared import dist
+from shared.finite import check_finite
 from shared.log import MetricLogger
 
 __all__ = ["DETECTORS", "build_detector", "BoxDataset", "collate", "train_detector_epoch", "detect", "box_iou"]
@@ -103,8 +104,7 @@ def train_detector_epoch(model, loader, optimizer, device, epoch: int, print_fre
         targets = [{k: v.to(device) for k, v in t.items()} for t in targets]
         losses = model(images, targets)
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            raise FloatingPointError(f"detector: non-finite loss at epoch {epoch}: { {k: float(v) for k, v in losses.items()} }")
+        check_finite(losses, f"detector epoch {epoch}", total)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()

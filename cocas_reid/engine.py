@@ -13,6 +13,7 @@ from cocas_reid.rerank import re_ranking
 from cocas_reid.xqda import xqda_distance, xqda_fit
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 from shared.metrics.reid import evaluate_rank
 
@@ -38,10 +39,7 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch: int, *, 
             out = model(image, clothes)
         losses = criterion(out, labels)  # fp32: the criterion casts its inputs
         total = losses["total"]
-        if not torch.isfinite(total):
-            bad = [k for k, v in losses.items() if not torch.isfinite(torch.as_tensor(v))]
-            raise FloatingPointError(f"non-finite loss at epoch {epoch}: terms {bad} "
-                                     f"({ {k: float(v) for k, v in losses.items()} })")
+        check_finite(losses, f"epoch {epoch}", total)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if clip_grad > 0:

@@ -126,6 +126,6 @@ def test_bad_inputs_fail_early(tmp_path, toy):
 
     from cdgcnet.loss import SegCriterion
     model = NaNModel()
-    with pytest.raises(FloatingPointError, match="non-finite loss_final"):
+    with pytest.raises(FloatingPointError, match=r"non-finite loss at a training step: terms \['loss_final'"):
         engine.train_step(model, SegCriterion(ohem=False), torch.zeros(1, 3, 8, 8), torch.zeros(1, 8, 8, dtype=torch.long),
                           torch.optim.SGD(model.parameters(), lr=0.1), torch.device("cpu"), False)
