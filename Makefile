@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity st_nas
+PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity cocas_reid cdgcnet st_nas
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
@@ -80,7 +80,8 @@ endef
 $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
 
 # Paper-specific extras.
-.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune openimages_det-check topo_connectivity-det st_nas-search
+.PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune openimages_det-check topo_connectivity-det cocas_reid-check \
+	cocas_reid-detect st_nas-search
 dmcp-prune: $(STAMP) ## DMCP search + derivation (+ toy retrain/eval without DATA): cd dmcp && python prune.py
 	cd dmcp && $(LAUNCH) prune.py $(PAPER_FLAGS)
 st_nas-search: $(STAMP) ## ST-NAS supernet + SGLD samples + evolution under MAdds (+ toy retrain/eval without DATA): cd st_nas && python search.py
@@ -93,3 +94,7 @@ openimages_det-check: $(STAMP) ## check an Open Images tree (DATA=; toy data whe
 	cd openimages_det && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
 topo_connectivity-det: $(STAMP) ## TopoNet Faster R-CNN + FPN on COCO (DATA=; toy COCO set and configs/toy_det.yaml when empty)
 	cd topo_connectivity && $(LAUNCH) train_det.py $(if $(DATA),--data-root $(abspath $(DATA))) $(if $(CONFIG),--config $(CONFIG),$(if $(DATA),,--config configs/toy_det.yaml)) $(ARGS)
+cocas_reid-check: $(STAMP) ## check a COCAS+ / Market-1501 tree (DATA=; toy data when empty; ARGS='--dataset market1501'): JSON report
+	cd cocas_reid && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
+cocas_reid-detect: $(STAMP) ## train the clothes detector and write the gallery's clothes boxes
+	cd cocas_reid && $(LAUNCH) detect_clothes.py $(PAPER_FLAGS)

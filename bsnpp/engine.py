@@ -9,6 +9,7 @@ import torch
 
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 
 
@@ -27,10 +28,7 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch: int, *, 
             out = model(batch["features"])
         losses = criterion(out, batch)  # losses in fp32
         total = losses["total"]
-        if not torch.isfinite(total):
-            bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-            raise FloatingPointError(f"non-finite loss at epoch {epoch}: terms {bad} "
-                                     f"({ {k: float(v) for k, v in losses.items()} })")
+        check_finite(losses, f"epoch {epoch}", total)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if clip_grad > 0:

@@ -8,6 +8,7 @@ import torch
 from celeba_spoof.model import AENet
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 
 
@@ -29,10 +30,7 @@ def train_one_epoch(model, criterion, loader, optimizer, device, epoch: int, *, 
             out = model(batch["image"])
         losses = criterion(out, batch)  # fp32 (the criterion casts the outputs)
         total = losses["total"]
-        if not torch.isfinite(total):
-            bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-            raise FloatingPointError(f"non-finite loss at epoch {epoch}: terms {bad} "
-                                     f"({ {k: float(v) for k, v in losses.items()} })")
+        check_finite(losses, f"epoch {epoch}", total)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if clip_grad > 0:

@@ -26,6 +26,7 @@ from dmcp.build import target_madds
 from dmcp.loss import budget_loss, classification_loss, distill_kl
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 from shared.metrics.classification import accuracy
 
@@ -73,12 +74,6 @@ def allreduce_grads(params) -> None:
         n = g.numel()
         g.copy_(flat[offset:offset + n].view_as(g))
         offset += n
-
-
-def _check_finite(losses: dict, where: str) -> None:
-    bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-    if bad:
-        raise FloatingPointError(f"non-finite loss at {where}: terms {bad} ({ {k: float(v) for k, v in losses.items()} })")
 
 
 class SearchState:
@@ -148,7 +143,7 @@ def search_step(net, images, target, opt_w, opt_a, state: SearchState, args, amp
         else:
             loss = args.distill_weight * distill_kl(out, teacher, args.distill_temperature)
         name = "loss_max" if i == 0 else "loss_min" if i == 1 else f"loss_rand{i - 1}"
-        _check_finite({name: loss.detach()}, f"search step {state.step}")
+        check_finite({name: loss.detach()}, f"search step {state.step}")
         loss.backward()
         stats[name] = loss.detach()
     net.set_max()
@@ -166,7 +161,7 @@ def search_step(net, images, target, opt_w, opt_a, state: SearchState, args, amp
             emadds = net.expected_flops()
             floss = budget_loss(emadds, target_madds(args), args.budget_loss, band=args.budget_band)
             total = ce + args.budget_weight * floss
-            _check_finite({"arch_ce": ce.detach(), "budget": floss.detach()}, f"architecture step {state.step}")
+            check_finite({"arch_ce": ce.detach(), "budget": floss.detach()}, f"architecture step {state.step}")
             grads = torch.autograd.grad(total, alphas)
         finally:
             net.set_scaling(False)
@@ -260,7 +255,7 @@ def train_one_epoch(model, loader, optimizer, device, epoch: int, step: int, lr_
         with autocast(device, amp):
             out = model(images)
         loss = classification_loss(out, target, label_smoothing)
-        _check_finite({"ce": loss.detach()}, f"retraining epoch {epoch} step {step}")
+        check_finite({"ce": loss.detach()}, f"retraining epoch {epoch} step {step}")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

@@ -16,6 +16,7 @@ from eql.evaluation import evaluate_sharded, write_results_file
 from eql.masks import masks_to_rle
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 
 log = logging.getLogger("eql")
@@ -36,10 +37,7 @@ def train_step(model, images, targets, optimizer, device, it: int, *, amp: bool 
         losses = model(images, targets)
     losses = {k: v.float() for k, v in losses.items()}
     total = sum(losses.values())
-    if not torch.isfinite(total):
-        bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-        raise FloatingPointError(f"non-finite loss at iteration {it}: terms {bad} "
-                                 f"({ {k: float(v.detach()) for k, v in losses.items()} })")
+    check_finite(losses, f"iteration {it}", total)
     optimizer.zero_grad(set_to_none=True)
     total.backward()
     if clip_grad > 0:

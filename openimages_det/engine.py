@@ -23,6 +23,7 @@ from openimages_det.oid_eval import evaluate as oid_evaluate
 from openimages_det.oid_eval import per_class_ap
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 
 __all__ = ["train_one_epoch", "predict", "infer_to_csv", "summarize", "evaluate_predictions", "random_baseline"]
@@ -52,10 +53,7 @@ def train_one_epoch(model, loader, optimizer, scheduler, device, epoch: int, ste
             losses = model(images, targets)
         losses = {k: v.float() for k, v in losses.items()}
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-            raise FloatingPointError(f"non-finite loss at epoch {epoch}, step {step}: terms {bad} "
-                                     f"({ {k: float(v) for k, v in losses.items()} })")
+        check_finite(losses, f"epoch {epoch}, step {step}", total)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         if args.clip_grad > 0:

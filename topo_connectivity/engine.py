@@ -8,6 +8,7 @@ import torch
 
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 from shared.metrics.classification import accuracy
 
@@ -53,10 +54,7 @@ def train_one_epoch(model, loader, criterion, optimizer, device, epoch: int, arg
         with autocast(device, amp):
             logits = model(images)
         loss, parts = criterion(logits, target, model)
-        if not torch.isfinite(loss):
-            bad = [k for k, v in parts.items() if not torch.isfinite(v)]
-            raise FloatingPointError(f"non-finite loss at epoch {epoch} iteration {it}: terms {bad or ['total']} "
-                                     f"({ {k: float(v) for k, v in parts.items()} })")
+        check_finite(parts, f"epoch {epoch} iteration {it}", loss)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

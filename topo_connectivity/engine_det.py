@@ -8,6 +8,7 @@ import torch
 
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 from shared.metrics.detection import COCO_STAT_NAMES, coco_evaluate
 
@@ -39,10 +40,7 @@ def train_one_epoch(model, loader, optimizer, device, epoch: int, args, amp: boo
             losses = model(images, targets)
         losses = {k: v.float() for k, v in losses.items()}
         total = sum(losses.values())
-        if not torch.isfinite(total):
-            bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-            raise FloatingPointError(f"non-finite loss at epoch {epoch} iteration {it}: terms {bad} "
-                                     f"({ {k: float(v) for k, v in losses.items()} })")
+        check_finite(losses, f"epoch {epoch} iteration {it}", total)
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
