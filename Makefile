@@ -14,7 +14,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 
 # Papers that have landed; each gets <paper>-data/-train/-eval/-table below.
-PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity cocas_reid cdgcnet
+PAPERS := bsnpp actnet_challenge celeba_spoof eql dmcp openimages_det topo_connectivity cocas_reid cdgcnet st_nas
 
 ifeq ($(shell test $(NPROC) -gt 1 && echo yes),yes)
 LAUNCH := $(PY) -m torch.distributed.run --nproc_per_node $(NPROC)
@@ -81,9 +81,11 @@ $(foreach p,$(PAPERS),$(eval $(call PAPER_RULES,$(p))))
 
 # Paper-specific extras.
 .PHONY: celeba_spoof-check celeba_spoof-predict dmcp-prune openimages_det-check topo_connectivity-det cocas_reid-check \
-	cocas_reid-detect
+	cocas_reid-detect st_nas-search
 dmcp-prune: $(STAMP) ## DMCP search + derivation (+ toy retrain/eval without DATA): cd dmcp && python prune.py
 	cd dmcp && $(LAUNCH) prune.py $(PAPER_FLAGS)
+st_nas-search: $(STAMP) ## ST-NAS supernet + SGLD samples + evolution under MAdds (+ toy retrain/eval without DATA): cd st_nas && python search.py
+	cd st_nas && $(LAUNCH) search.py $(PAPER_FLAGS)
 celeba_spoof-check: $(STAMP) ## check a CelebA-Spoof tree (DATA=; toy data when empty): JSON report
 	cd celeba_spoof && $(PY) check_data.py $(if $(DATA),--data-root $(abspath $(DATA))) $(ARGS)
 celeba_spoof-predict: $(STAMP) ## spoof probability per image: ARGS='IMG_OR_DIR_OR_LIST --checkpoint CKPT [--out F.json]'
