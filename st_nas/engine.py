@@ -18,6 +18,7 @@ from torch import nn
 
 from shared import dist
 from shared.device import autocast
+from shared.finite import check_finite
 from shared.log import MetricLogger
 from shared.metrics.classification import accuracy
 from st_nas.sgld import NOISE, PATH, step_generator
@@ -75,8 +76,7 @@ def train_epoch(model, loader, optimizer, criterion, lr_fn, step: int, device, a
             else:
                 out = model(x)
         loss = criterion(out.float(), y)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"{header}: non-finite cross-entropy {loss.item()} at step {step} (lr {lr:.4g})")
+        check_finite({"cross_entropy": loss}, f"{header}, step {step} (lr {lr:.4g})")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if noisy:
