@@ -26,8 +26,20 @@ def torchrun(script: str | os.PathLike, *args: str, nproc: int = 2, cwd=None, ti
     completed process (stdout/stderr captured as text); the caller asserts on `returncode`."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            str(script), *map(str, args)]
-    return subprocess.run(cmd, cwd=str(cwd) if cwd else None, env=env or subprocess_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    for attempt in range(2):
+        proc = subprocess.run(cmd, cwd=str(cwd) if cwd else None, env=env or subprocess_env(),
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode == 0 or GLOO_ABORT not in proc.stderr or attempt == 1:
+            return proc
+        print(f"torchrun {Path(script).name}: a rank aborted inside the C++ runtime ({GLOO_ABORT!r}); "
+              "running it once more", file=sys.stderr)
+    return proc
+
+
+# A rank killed by std::terminate in PyTorch's C++ layer (gloo threads), not by a Python error. Seen once
+# in a loaded CI run (2 cores, pytest -n 2, at the start of the suite) and not reproduced in 16 idle
+# runs of the same script: `torchrun` retries that signature once; any Python failure is returned as is.
+GLOO_ABORT = "terminate called without an active exception"
 
 
 def run_script(script: str | os.PathLike, *args: str, cwd=None, timeout: float = 600,
