@@ -150,7 +150,8 @@ def main(args):
         args.image, args.min_run_time = min(args.image, 385), min(args.min_run_time, 0.5)
     with tempfile.TemporaryDirectory() as tmp:
         r = {v: run(args, v, tmp) for v in ("classwise", "dense", "cdgc", "backbone")}
-        diff = float((torch.load(os.path.join(tmp, "classwise.pt")) - torch.load(os.path.join(tmp, "dense.pt")))
+        diff = float((torch.load(os.path.join(tmp, "classwise.pt"), weights_only=True)
+                      - torch.load(os.path.join(tmp, "dense.pt"), weights_only=True))
                      .abs().max())
     mib = 2 ** 20
     print(f"graph layer, {args.nodes}x{args.nodes} nodes, D {args.dim}, K {args.knn}, Cityscapes class shares "
