@@ -116,15 +116,14 @@ def worker(args) -> dict:
         torch.cuda.reset_peak_memory_stats()
     base = _rss_bytes()
     out = step()  # warm-up, and the output compared by the parent
+    if args.outdir and args.worker in ("classwise", "dense"):
+        # the first step's output (batch statistics, identical inputs and weights in both workers); after
+        # the timed steps the BN running statistics depend on how many steps each Timer chose to run
+        torch.save(out.detach().cpu(), os.path.join(args.outdir, f"{args.worker}.pt"))
     timer = Timer("step()", globals={"step": step})
     t = timer.blocked_autorange(min_run_time=args.min_run_time).median
     peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
-    if args.outdir and args.worker in ("classwise", "dense"):
-        layer.eval()  # compare the outputs with running BN statistics: no batch dependence
-        with torch.no_grad():
-            o = layer(x, groups, keys) if args.worker == "classwise" else dense_graph_layer(layer, x, labels)
-        torch.save(o.cpu(), os.path.join(args.outdir, f"{args.worker}.pt"))
     del out
     return {"variant": args.worker, "device": str(device), "seconds": t, "peak_bytes": int(peak)}
 
