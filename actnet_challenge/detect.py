@@ -24,7 +24,7 @@ from shared.formats.activitynet import (
     read_proposal_json,
     write_submission,
 )
-from shared.metrics.activitynet import evaluate_detections
+from shared.metrics.activitynet_detection import evaluate_detections
 
 __all__ = ["assemble_detections", "top1_label_baseline", "detection_metrics"]
 

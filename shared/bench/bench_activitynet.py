@@ -242,7 +242,8 @@ def make_case(n_videos=2000, n_classes=200, dets_per_video=100, props_per_video=
 def main(argv=None):
     from torch.utils.benchmark import Timer
 
-    from shared.metrics.activitynet import evaluate_detections, evaluate_proposals
+    from shared.metrics.activitynet import evaluate_proposals
+    from shared.metrics.activitynet_detection import evaluate_detections
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--videos", type=int, default=2000)

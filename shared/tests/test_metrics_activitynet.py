@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from shared.bench.bench_activitynet import reference_detection, reference_proposals
-from shared.metrics.activitynet import evaluate_detections, evaluate_proposals, parse_tiou_thresholds, segment_tiou
+from shared.metrics.activitynet import evaluate_proposals, parse_tiou_thresholds, segment_tiou
+from shared.metrics.activitynet_detection import evaluate_detections
 from shared.metrics.plots import plot_ar_an, plot_ar_an_compare
 
 FIX = Path(__file__).parent / "fixtures" / "activitynet"
